@@ -1,0 +1,31 @@
+"""hsj-pipeline: parse, clean, vectorise, cluster and tag HSJ integrated care system news pages.
+
+Public API::
+
+    from pipeline import run, load_classifier
+    result = run(["page.txt"])            # records, clusters and counts; writes nothing unless asked
+    clf = load_classifier()               # the shipped category classifier
+    clf.predict(["ICB sued over conflict in £40m contract award"])
+
+``pipeline.run`` is the function (the module of the same name keeps its heavy imports inside
+functions, so importing the package stays cheap).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["run", "load_classifier", "CategoryClassifier", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        from .run import run as _run
+
+        globals()["run"] = _run  # shadow the submodule attribute with the function
+        return _run
+    if name in ("load_classifier", "CategoryClassifier"):
+        from . import tag
+
+        return getattr(tag, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -1,0 +1,122 @@
+"""All file I/O: reading inputs safely and writing outputs atomically.
+
+Stages never touch files; they take and return records. Outputs are written to a temporary
+file in the destination directory, flushed, fsynced and renamed into place, so a reader (or a
+crash) only ever sees the old file or the whole new one.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from .errors import InputError, OutputError
+
+MAX_INPUT_BYTES = 2 * 1024**3
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read an input file, turning every OS problem into an :class:`InputError` naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", file=str(path))
+    if path.is_dir():
+        raise InputError("is a directory, not a file (pass the files inside it)", file=str(path))
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            raise InputError(f"file is too large ({size} bytes; limit {MAX_INPUT_BYTES})", file=str(path))
+        return path.read_bytes()
+    except PermissionError:
+        raise InputError("permission denied", file=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+
+
+def decode_text(data: bytes, file: str) -> str:
+    """Decode input bytes as UTF-8 (BOM allowed) or BOM-marked UTF-16; anything else is an error.
+
+    Binary data (NUL bytes) and text that is not UTF-8 are refused with the line of the first
+    bad byte rather than guessed at, so nothing is silently mis-decoded.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"invalid UTF-16 text: {exc.reason}", file=file) from None
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise InputError(
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "re-save the file as UTF-8", file=file, line=line) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InputError("binary data (NUL byte), not a text file", file=file,
+                         line=text.count("\n", 0, nul) + 1)
+    return text
+
+
+def read_text(path: Path) -> str:
+    """Read and decode one text input file."""
+    return decode_text(read_bytes(path), str(path))
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary sibling of ``path``; on success fsync and rename it over ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    directory = path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"cannot write here: {exc.strerror or exc}", file=str(path)) from None
+    tmp = Path(tmp_name)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        newline = None if "b" in mode else "\n"
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a whole text file atomically."""
+    with atomic_writer(path) as handle:
+        handle.write(text)
+
+
+def write_lines_atomic(path: Path, lines: Iterable[str]) -> int:
+    """Write one line per item (newline-terminated) atomically; returns the count written."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
+            count += 1
+    return count

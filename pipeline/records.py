@@ -1,0 +1,116 @@
+"""Typed records: the single source of truth for the output schema.
+
+The JSON Schema shipped in ``pipeline/schema/article.schema.json`` is generated from
+:class:`Article` (``python -m pipeline.records`` rewrites it; a test checks it is current).
+Dataclasses rather than pydantic models keep a million records cheap; pydantic is only
+used to derive the schema.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+SCHEMA_PATH = Path(__file__).with_name("schema") / "article.schema.json"
+
+Kicker = Literal["Exclusive", "Revealed"]
+
+
+@dataclass(slots=True)
+class Source:
+    """Where one occurrence of an article was read: file, 1-based line of its headline, slot on the page."""
+
+    file: str
+    line: int
+    position: int
+
+
+@dataclass(slots=True)
+class Article:
+    """One unique article, carried through every stage; later stages fill the optional fields."""
+
+    id: str
+    headline: str
+    standfirst: str | None = None
+    caption: str | None = None
+    kicker: str | None = None
+    series: str | None = None
+    systems: list[str] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    # clean
+    tokens: list[str] | None = None
+    amounts: list[float] | None = None
+    # cluster
+    cluster: int | None = None
+    cluster_terms: list[str] | None = None
+    cluster_score: float | None = None
+    # tag
+    category: str | None = None
+    confidence: float | None = None
+    uncertain: bool | None = None
+    scores: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in field order (the JSONL line)."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """One JSON line; key order is the field order, so output is byte-stable."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class Reject:
+    """Something read that could not become an article, with the reason (never silently dropped)."""
+
+    file: str
+    line: int
+    reason: str
+    text: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+
+_WS = re.compile(r"\s+")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " "})
+
+
+def normalise_key(text: str | None) -> str:
+    """Case-, quote- and whitespace-insensitive form of a text, used for identity and merging."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return _WS.sub(" ", text).strip().casefold()
+
+
+def article_id(headline: str, standfirst: str | None) -> str:
+    """Stable id from the normalised headline and standfirst (16 hex chars of SHA-256)."""
+    key = normalise_key(headline) + "\n" + normalise_key(standfirst)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def article_schema() -> dict[str, Any]:
+    """JSON Schema of one output line, derived from :class:`Article`."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(Article).json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "HSJ pipeline article record"
+    schema["additionalProperties"] = False
+    return schema
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> None:
+    """Regenerate the shipped schema file from the record model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(article_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance entry point
+    write_schema()
+    print(f"wrote {SCHEMA_PATH}")

@@ -1,0 +1,28 @@
+"""Shared fixtures: the bundled sample pages and the optional ../shared benchmark corpora."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+SHARED_DIR = Path(os.environ.get("HSJ_SHARED", REPO_ROOT.parent / "shared"))
+AG_NEWS_CSV = SHARED_DIR / "benchmarks" / "ag_news" / "test.csv"
+
+
+@pytest.fixture(scope="session")
+def sample_pages() -> list[Path]:
+    """The five vendored seed pages, in name order."""
+    pages = sorted(SAMPLES_DIR.glob("*.txt"))
+    assert len(pages) == 5
+    return pages
+
+
+@pytest.fixture(scope="session")
+def ag_news_csv() -> Path:
+    """Path to the AG News test split; skips the test when ../shared is not beside the repo."""
+    if not AG_NEWS_CSV.is_file():
+        pytest.skip(f"AG News not found at {AG_NEWS_CSV}")
+    return AG_NEWS_CSV
