@@ -1,0 +1,277 @@
+"""Tag stage: one category per article from the taxonomy, with calibrated scores for all of them.
+
+:class:`CategoryClassifier` is a scikit-learn estimator over raw text (headline strings or
+mappings with ``headline``/``standfirst``/``series``), so training and prediction share one
+preprocessing path. Inside: the clean stage's lemma tokens -> word TF-IDF (1-2 grams), normalised
+text -> character n-gram TF-IDF, lemma-matched lexicon counts per category from
+``configs/categories.toml``, and a class-balanced linear SVM whose scores are calibrated into
+probabilities. Every feature is computed per text, so a headline gets the same scores alone as in
+a batch of thousands.
+
+Loading and saving live in :mod:`pipeline.model_store` and are re-exported here.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, \
+    precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from .clean import TextCleaner
+from .config import CleanConfig, TagConfig
+from .records import Article
+from .tag_features import DEFAULT_KICKERS, DEFAULT_SERIES, ItemTypeError, LexiconMatcher, \
+    TextInputError, WordNgrams, char_text, item_texts
+
+__all__ = ["CategoryClassifier", "tag_articles", "article_item", "cross_validate_classifier",
+           "evaluate_predictions", "load_classifier", "save_classifier", "TextInputError",
+           "ItemTypeError"]
+
+
+class CategoryClassifier(ClassifierMixin, BaseEstimator):
+    """Text classifier for news headlines (+ standfirst) with calibrated class probabilities.
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength of the linear SVM.
+    word_ngram_range : tuple
+        N-gram range of the word TF-IDF over the clean stage's lemma tokens.
+    char_ngram_range : tuple
+        N-gram range of the ``char_wb`` TF-IDF over lower-cased normalised text; it carries
+        wording the labelled examples never used (inflections, compounds, acronyms).
+    char_min_df, char_max_features : int
+        Keep the character vocabulary (and the saved model) small.
+    lexicon : "auto", None or mapping
+        ``"auto"``: the lexicons in ``configs/categories.toml`` when every training label is a
+        category there (otherwise none, e.g. for benchmark corpora); ``None``: no lexicon
+        features; a mapping ``category -> [terms]`` is used as given. The terms are cleaned like
+        the text at fit time and stored in the model, so editing the file later changes nothing
+        until retraining.
+    lexicon_weight : float
+        Scale of the lexicon features against the TF-IDF ones.
+    calibration : "sigmoid", "isotonic" or "temperature"
+        Calibration method of :class:`~sklearn.calibration.CalibratedClassifierCV`.
+    calibration_cv : int
+        Folds used to fit the calibration; lowered to the smallest class count when a class is
+        tiny, and replaced by a class-balanced logistic regression (its own probabilities) when
+        a class has a single example.
+    clean_config : CleanConfig or None
+        Options of the clean stage's :class:`~pipeline.clean.TextCleaner`.
+    random_state : int
+        Seed of the calibration folds and the SVM.
+    """
+
+    def __init__(self, *, C: float = 0.5, word_ngram_range: tuple[int, int] = (1, 2),
+                 char_ngram_range: tuple[int, int] = (2, 5), char_min_df: int = 2,
+                 char_max_features: int | None = 20000, lexicon: Any = "auto",
+                 lexicon_weight: float = 1.0, calibration: str = "sigmoid",
+                 calibration_cv: int = 3, clean_config: CleanConfig | None = None,
+                 random_state: int = 0) -> None:
+        self.C = C
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.char_min_df = char_min_df
+        self.char_max_features = char_max_features
+        self.lexicon = lexicon
+        self.lexicon_weight = lexicon_weight
+        self.calibration = calibration
+        self.calibration_cv = calibration_cv
+        self.clean_config = clean_config
+        self.random_state = random_state
+
+    # -- features ---------------------------------------------------------------------------
+
+    def _resolve_lexicon(self, classes: Sequence[str]) -> dict[str, list[str]] | None:
+        if self.lexicon is None or self.lexicon is False:
+            return None
+        if isinstance(self.lexicon, Mapping):
+            return {str(k): list(v) for k, v in self.lexicon.items()}
+        if self.lexicon == "auto":
+            from .model_store import load_categories
+
+            categories = load_categories()
+            if not set(map(str, classes)) <= set(categories):
+                return None
+            return {name: list(cat["lexicon"]) for name, cat in categories.items()}
+        raise ValueError(f"lexicon must be 'auto', None or a mapping, got {self.lexicon!r}")
+
+    def _features(self, X: Any, *, fit: bool) -> sp.csr_matrix:
+        texts = item_texts(X, series_names=DEFAULT_SERIES, kickers=DEFAULT_KICKERS)
+        tokens = self.cleaner_.tokens(texts)
+        chars = [char_text(t) for t in texts]
+        if fit:
+            blocks = [self.word_vectorizer_.fit_transform(tokens),
+                      self.char_vectorizer_.fit_transform(chars)]
+        else:
+            blocks = [self.word_vectorizer_.transform(tokens), self.char_vectorizer_.transform(chars)]
+        if self.lexicon_matcher_ is not None:
+            blocks.append(self.lexicon_matcher_.transform(tokens, self.lexicon_weight))
+        return sp.hstack(blocks, format="csr")
+
+    # -- estimator API -------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> "CategoryClassifier":
+        """Learn the vocabularies, lexicon and calibrated classifier from texts and labels.
+
+        Any label set is accepted (labels are compared as strings).
+        """
+        y = np.asarray([str(v) for v in y], dtype=object)
+        n = len(y)
+        try:
+            n_items = len(X)
+        except TypeError:
+            n_items = -1
+        if n_items != n:
+            raise ValueError(f"got {n_items} items but {n} labels")
+        counts = Counter(y.tolist())
+        if len(counts) < 2:
+            raise ValueError(f"need at least two classes to train, got {sorted(counts)}")
+        self.cleaner_ = TextCleaner(self.clean_config)
+        lexicon = self._resolve_lexicon(sorted(counts))
+        if lexicon is not None:
+            terms = [term for entries in lexicon.values() for term in entries]
+            cleaned = dict(zip(terms, self.cleaner_.tokens(terms)))
+            self.lexicon_ = {cat: [tuple(cleaned[t]) for t in entries if cleaned[t]]
+                             for cat, entries in lexicon.items()}
+            self.lexicon_matcher_ = LexiconMatcher(self.lexicon_)
+        else:
+            self.lexicon_ = None
+            self.lexicon_matcher_ = None
+        self.word_vectorizer_ = TfidfVectorizer(analyzer=WordNgrams(tuple(self.word_ngram_range)),
+                                                sublinear_tf=True, dtype=np.float32)
+        self.char_vectorizer_ = TfidfVectorizer(analyzer="char_wb", lowercase=False,
+                                                ngram_range=tuple(self.char_ngram_range),
+                                                min_df=self.char_min_df,
+                                                max_features=self.char_max_features,
+                                                sublinear_tf=True, dtype=np.float32)
+        features = self._features(X, fit=True)
+        smallest = min(counts.values())
+        folds = min(self.calibration_cv, smallest)
+        if folds >= 2:
+            base = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=cv,
+                                                     ensemble=False)
+            self.calibrated_ = True
+        else:  # a class with one example: no calibration folds possible
+            self.estimator_ = LogisticRegression(C=max(self.C, 1.0) * 10, class_weight="balanced",
+                                                 max_iter=2000, random_state=self.random_state)
+            self.calibrated_ = False
+        self.estimator_.fit(features, y)
+        self.classes_ = self.estimator_.classes_
+        self.n_features_ = features.shape[1]
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probability of every class (columns in ``classes_`` order)."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(self._features(X, fit=False))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each item."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def decision_scores(self, X: Any) -> list[dict[str, float]]:
+        """Per item, every class's probability as a dict in ``classes_`` order."""
+        proba = self.predict_proba(X)
+        return [dict(zip(self.classes_.tolist(), map(float, row))) for row in proba]
+
+
+# -- the run stage's entry point ------------------------------------------------------------------
+
+
+def article_item(article: Article) -> dict[str, Any]:
+    """What the classifier reads from an article (the same mapping `tag` and `run` use)."""
+    return {"headline": article.headline, "standfirst": article.standfirst,
+            "series": article.series}
+
+
+def tag_articles(articles: list[Article], clf: CategoryClassifier,
+                 config: TagConfig | None = None) -> dict[str, Any]:
+    """Fill ``category``, ``confidence``, ``uncertain`` and ``scores`` on each article.
+
+    Below ``config.min_confidence`` an article keeps its best category but is flagged
+    ``uncertain``. Returns counts: ``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}``.
+    """
+    config = config or TagConfig()
+    classes = [str(c) for c in clf.classes_]
+    per_category = {c: 0 for c in classes}
+    uncertain = 0
+    if articles:
+        proba = clf.predict_proba([article_item(a) for a in articles])
+        for article, row in zip(articles, proba):
+            best = int(np.argmax(row))
+            article.category = classes[best]
+            article.confidence = round(float(row[best]), 4)
+            article.uncertain = bool(article.confidence < config.min_confidence)
+            article.scores = {c: round(float(p), 4) for c, p in zip(classes, row)}
+            per_category[article.category] += 1
+            uncertain += article.uncertain
+    return {"categories": per_category, "uncertain": uncertain, "tagged": len(articles)}
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+
+def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str],
+                         labels: Sequence[str] | None = None,
+                         proba: np.ndarray | None = None) -> dict[str, Any]:
+    """Per-class precision/recall/F1/support, macro-F1, accuracy, confusion matrix (rows = truth)."""
+    y_true = [str(v) for v in y_true]
+    y_pred = [str(v) for v in y_pred]
+    labels = [str(v) for v in labels] if labels is not None else sorted(set(y_true) | set(y_pred))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    result: dict[str, Any] = {
+        "n": len(y_true),
+        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro",
+                                         zero_division=0)), 4),
+        "per_class": {c: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                          "f1": round(float(f[i]), 4), "support": int(s[i])}
+                      for i, c in enumerate(labels)},
+        "labels": labels,
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+    if proba is not None:
+        result["log_loss"] = round(float(log_loss(y_true, proba, labels=labels)), 4)
+    return result
+
+
+def cross_validate_classifier(clf: CategoryClassifier, X: Sequence[Any], y: Sequence[str], *,
+                              folds: int = 5, random_state: int = 0) -> dict[str, Any]:
+    """Stratified k-fold CV: pooled out-of-fold metrics plus the per-fold macro-F1 spread."""
+    y = np.asarray([str(v) for v in y], dtype=object)
+    smallest = min(Counter(y.tolist()).values())
+    if smallest < folds:
+        raise ValueError(f"the smallest class has {smallest} examples; need at least {folds} "
+                         f"for {folds}-fold cross-validation (use fewer --folds)")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    X = list(X)
+    labels = sorted(set(y.tolist()))
+    proba = cross_val_predict(clone(clf), X, y, cv=splitter, method="predict_proba")
+    pred = np.asarray(labels, dtype=object)[np.argmax(proba, axis=1)]
+    result = evaluate_predictions(y, pred, labels, proba)
+    fold_f1 = [f1_score(y[test], pred[test], labels=labels, average="macro", zero_division=0)
+               for _, test in splitter.split(np.zeros(len(y)), y)]
+    fold_acc = [accuracy_score(y[test], pred[test]) for _, test in splitter.split(np.zeros(len(y)), y)]
+    result.update(folds=folds, random_state=random_state,
+                  macro_f1_folds=[round(float(v), 4) for v in fold_f1],
+                  macro_f1_std=round(float(np.std(fold_f1)), 4),
+                  accuracy_std=round(float(np.std(fold_acc)), 4))
+    return result
+
+
+from .model_store import load_classifier, save_classifier  # noqa: E402  (re-export)
