@@ -6,7 +6,9 @@ does real work.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -47,6 +49,38 @@ def err(message: str) -> None:
 
 
 # ---- commands are added below, one block per stage -------------------------------------------
+
+
+# ---- run ------------------------------------------------------------------------------------------
+
+
+@app.command("run")
+def run_command(
+    paths: Optional[list[Path]] = typer.Argument(
+        None, help="Pages (.txt), .jsonl or .csv files, or directories of them; default: the bundled samples."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
+    out: Path = typer.Option(Path("out"), "--out", "-o", help="Output directory."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .joblib (default: tag.model, else the shipped one)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=0, help="Worker processes for cleaning; 0 = all cores (default run.jobs)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    """Parse, clean, vectorise, cluster and tag; write articles.jsonl, rejects.jsonl, run.json, report.html."""
+    from rich.console import Console
+
+    from .config import load_config
+    from .run import run
+    from .summary import RichProgress, print_summary
+
+    _state["debug"] = _state["debug"] or debug
+    cfg = load_config(config, set_)
+    err_console = Console(stderr=True)
+    bars = RichProgress(err_console) if not quiet and err_console.is_terminal else None
+    with bars if bars is not None else contextlib.nullcontext():
+        result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs)
+    if not quiet:
+        print_summary(result, Console())
 
 
 def main() -> None:

@@ -1,0 +1,535 @@
+"""The main job: parse, clean, vectorise, cluster and tag, in that order.
+
+``run()`` is the library entry point (``from pipeline import run``). It returns a
+:class:`RunResult` holding the records, clusters, counts and timings and writes nothing unless an
+output directory is given. With ``out_dir`` it writes, as one set:
+
+``articles.jsonl``, ``rejects.jsonl``, ``report.html``, ``vectoriser.joblib`` and ``run.json``.
+
+Writing is crash-safe: every file is first written whole into a hidden staging directory inside
+``out_dir`` and only then renamed into place (``run.json`` last), so a run killed at any moment
+leaves the previous outputs intact and no partial file under an output name. Leftovers of a killed
+run (``.staging-*`` directories, ``.*.tmp`` files) are removed at the start of the next run. The
+directory is locked (``out_dir/.lock``, ``flock``) for the whole run: a second run on the same
+directory fails at once instead of mixing outputs.
+
+Heavy libraries (spaCy, scikit-learn) are imported inside functions so ``import pipeline`` stays
+cheap; the stages themselves never print or touch files.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
+from .errors import InputError, ModelError, OutputError
+from .records import Article, Reject
+
+STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
+INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
+OUTPUT_FILES = ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.joblib", "run.json")
+LOCK_NAME = ".lock"
+STAGING_PREFIX = ".staging-"
+COMPLETE_MARKER = "COMPLETE"
+# Libraries whose versions change results; recorded in run.json so a run can be reproduced.
+_VERSIONED = ("spacy", "spacy-lookups-data", "scikit-learn", "numpy", "scipy", "joblib",
+              "pydantic", "typer", "rich")
+
+
+class Progress(Protocol):
+    """What ``run`` reports while it works; the CLI implements it with rich progress bars."""
+
+    def start(self, stage: str, total: int) -> None:
+        """A stage begins with ``total`` units of work (articles, or files for parse)."""
+
+    def advance(self, stage: str, amount: int) -> None:
+        """``amount`` more units of the stage are done."""
+
+    def finish(self, stage: str, seconds: float) -> None:
+        """The stage is complete."""
+
+
+class _NoProgress:
+    def start(self, stage: str, total: int) -> None:  # noqa: D102 - protocol no-op
+        pass
+
+    def advance(self, stage: str, amount: int) -> None:  # noqa: D102
+        pass
+
+    def finish(self, stage: str, seconds: float) -> None:  # noqa: D102
+        pass
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced, in memory; ``outputs`` is empty unless files were written."""
+
+    articles: list[Article]
+    rejects: list[Reject]
+    clusters: list[Any]
+    counts: dict[str, Any]
+    timings: dict[str, float]
+    manifest: dict[str, Any]
+    config: Config
+    inputs: list[Path]
+    coords: Any = None  # (n_articles x 2) array from the cluster stage, for the report map
+    vectoriser: Any = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def reconciled(self) -> bool:
+        """True when every slot read is accounted for and no stage lost an article."""
+        return bool(self.counts.get("reconciliation", {}).get("ok", False))
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+
+
+def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
+    """The input files in order: the bundled samples when ``paths`` is empty.
+
+    A directory stands for its ``*.txt``, ``*.jsonl`` and ``*.csv`` files (not recursive), sorted
+    by name, so a batch user can pass a folder of pages; a directory with none of them is an error.
+    Order matters: articles are written in order of first appearance.
+    """
+    if not paths:
+        samples = sorted(SAMPLES_DIR.glob("*.txt"))
+        if not samples:
+            raise InputError("no bundled sample pages found", file=str(SAMPLES_DIR))
+        return samples
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+            if not found:
+                raise InputError("directory has no .txt, .jsonl or .csv files", file=str(path))
+            files.extend(found)
+        else:
+            files.append(path)  # parse names missing/unreadable files
+    seen: set[Path] = set()
+    unique = []
+    for path in files:
+        key = path.resolve()
+        if key not in seen:  # the same file twice would only produce merges
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def _input_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return {".jsonl": "jsonl", ".csv": "csv"}.get(suffix, "page")
+
+
+def _describe_inputs(paths: list[Path]) -> list[dict[str, Any]]:
+    from .io import sha256_file
+
+    described = []
+    for path in paths:
+        try:
+            described.append({"path": str(path), "sha256": sha256_file(path),
+                              "bytes": path.stat().st_size, "format": _input_format(path)})
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
+    return described
+
+
+# ---- model ---------------------------------------------------------------------------------------
+
+
+def resolve_model(model: str | Path | None, config: Config) -> Path:
+    """The classifier file to use: argument, then ``tag.model``, then the shipped model."""
+    if model:
+        path = Path(model)
+    elif config.tag.model:
+        path = Path(config.tag.model)
+    else:
+        path = DEFAULT_MODEL
+    if not path.is_file():
+        raise ModelError("model file not found (train one with `hsj-pipeline train` or pass --model)",
+                         file=str(path))
+    return path
+
+
+def _model_reference(path: Path) -> dict[str, Any]:
+    import json
+
+    from .io import sha256_file
+
+    card_path = path.with_suffix(".json")
+    card: Any = None
+    if card_path.is_file():
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            card = None
+    return {"path": str(path), "sha256": sha256_file(path),
+            "card_path": str(card_path) if card_path.is_file() else None, "card": card}
+
+
+# ---- output directory: checks, lock, staging -----------------------------------------------------
+
+
+def check_output_dir(out_dir: Path, inputs: Sequence[Path], model: Path | None = None) -> Path:
+    """Refuse an output location that is a file, is an input, or would overwrite one."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError("output path is an existing file, not a directory", file=str(out_dir))
+    resolved = out_dir.resolve()
+    protected = [p.resolve() for p in inputs] + ([model.resolve()] if model else [])
+    for path in protected:
+        if path == resolved:
+            raise OutputError("output path is the same as an input", file=str(out_dir))
+        for name in OUTPUT_FILES:
+            if path == resolved / name:
+                raise OutputError(f"output would overwrite the input {path.name}; choose another --out",
+                                  file=str(path))
+    return out_dir
+
+
+class OutputLock:
+    """Exclusive non-blocking ``flock`` on ``out_dir/.lock``, released on exit (or process death)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = Path(out_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> OutputLock:
+        import fcntl
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot create or write the output directory: {exc.strerror or exc}",
+                              file=str(self.path.parent)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputError(f"output directory is in use by another run (pid {holder})",
+                              file=str(self.path.parent)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the lock; the file stays (removing it races)
+            self._fd = None
+
+
+def remove_leftovers(out_dir: Path) -> list[str]:
+    """Tidy what a killed run left behind; call under the lock, before writing.
+
+    A staging directory holding a ``COMPLETE`` marker was killed while publishing: its remaining
+    files are whole and belong with the ones already renamed, so publication is finished (rolled
+    forward). Any other staging directory, and any ``.*.tmp`` file, is incomplete and is deleted.
+    Returns what was done, for the manifest.
+    """
+    actions: list[str] = []
+    if not out_dir.is_dir():
+        return actions
+    for entry in sorted(out_dir.iterdir()):
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir():
+            if (entry / COMPLETE_MARKER).is_file():
+                _publish(entry, out_dir)
+                actions.append(f"completed publication of {entry.name}")
+            else:
+                actions.append(f"removed incomplete {entry.name}")
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                actions.append(f"removed {entry.name}")
+    return actions
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A hidden directory beside the outputs (same filesystem, so renames are atomic)."""
+    stage = out_dir / f"{STAGING_PREFIX}{os.getpid()}"
+    try:
+        if stage.exists():
+            shutil.rmtree(stage)
+        stage.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write to the output directory: {exc.strerror or exc}",
+                          file=str(out_dir)) from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _test_pause(phase: str) -> None:
+    """Test hook: ``HSJ_TEST_PAUSE=<phase>:<seconds>`` sleeps at that point of writing.
+
+    Phases are ``write`` (before each staged file is written) and ``publish`` (before each rename
+    into place). Only the kill-mid-write tests set it; otherwise it is one environment lookup.
+    """
+    spec = os.environ.get("HSJ_TEST_PAUSE", "")
+    if spec.startswith(phase + ":"):
+        time.sleep(float(spec.split(":", 1)[1]))
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _publish(stage: Path, out_dir: Path) -> dict[str, Path]:
+    """Rename the staged files into place, ``run.json`` last (it names the set that is complete)."""
+    published: dict[str, Path] = {}
+    for name in OUTPUT_FILES:
+        if (stage / name).exists():
+            _test_pause("publish")
+            try:
+                os.replace(stage / name, out_dir / name)
+            except OSError as exc:
+                raise OutputError(f"cannot write: {exc.strerror or exc}", file=str(out_dir / name)) from None
+            published[name] = out_dir / name
+    _fsync_dir(out_dir)
+    return published
+
+
+def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
+    """Write every output whole into a staging directory, mark it complete, then publish it."""
+    import json
+
+    import joblib
+
+    from .io import atomic_writer, sha256_file, write_lines_atomic, write_text_atomic
+    from .report import render_report
+
+    out_dir = Path(out_dir)
+    with _staging(out_dir) as stage:
+        try:
+            _test_pause("write")
+            write_lines_atomic(stage / "articles.jsonl", (a.to_json() for a in result.articles))
+            _test_pause("write")
+            write_lines_atomic(stage / "rejects.jsonl", (r.to_json() for r in result.rejects))
+            if result.vectoriser is not None:
+                with atomic_writer(stage / "vectoriser.joblib", "wb") as handle:
+                    joblib.dump(result.vectoriser, handle)
+            result.manifest["finished"] = _now()
+            _test_pause("write")
+            write_text_atomic(stage / "report.html", render_report(result))
+            staged = [n for n in OUTPUT_FILES if (stage / n).exists()]
+            result.manifest["outputs"] = {
+                n: {"path": str(out_dir / n), "sha256": sha256_file(stage / n),
+                    "bytes": (stage / n).stat().st_size} for n in staged}
+            write_text_atomic(stage / "run.json",
+                              json.dumps(result.manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+            _fsync_dir(stage)
+            write_text_atomic(stage / COMPLETE_MARKER, "")
+        except OSError as exc:
+            raise OutputError(f"cannot write the outputs: {exc.strerror or exc}", file=str(out_dir)) from None
+        return _publish(stage, out_dir)
+
+
+# ---- the job -------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of Python and every library that affects results."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _counts_of(result: Any) -> dict[str, Any]:
+    counts = getattr(result, "counts", None)
+    return dict(counts) if isinstance(counts, dict) else {}
+
+
+def reconcile(counts: dict[str, Any], n_articles: int) -> dict[str, Any]:
+    """Check that every slot read is accounted for and that no stage lost or added an article."""
+    parse = counts.get("parse", {})
+    slots = int(parse.get("slots", 0))
+    written = int(parse.get("written", 0))
+    merged = int(parse.get("merged", 0))
+    rejected = int(parse.get("rejected", 0))
+    stage_sizes = {s: counts.get(s, {}).get("articles") for s in STAGES[1:] if s in counts}
+    per_stage_ok = all(v == written for v in stage_sizes.values() if v is not None)
+    ok = slots == written + merged + rejected and written == n_articles and per_stage_ok
+    return {"slots": slots, "written": written, "merged": merged, "rejected": rejected,
+            "slots_equal_written_merged_rejected": slots == written + merged + rejected,
+            "articles_out": n_articles, "articles_per_stage": stage_sizes, "ok": ok}
+
+
+def _jobs(n_jobs: int | None, config: Config) -> int:
+    jobs = config.run.jobs if n_jobs is None else n_jobs
+    return jobs if jobs > 0 else (os.cpu_count() or 1)
+
+
+def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = None,
+        out_dir: str | Path | None = None, model: str | Path | None = None,
+        progress: Progress | None = None, n_jobs: int | None = None) -> RunResult:
+    """Run parse, clean, vectorise, cluster and tag over ``paths`` (default: the bundled samples).
+
+    Parameters
+    ----------
+    paths: input files or directories (a directory means its .txt/.jsonl/.csv files, sorted).
+    config: the resolved configuration; default ``configs/default.toml``.
+    out_dir: when given, write the outputs there (atomically, under a lock); otherwise write nothing.
+    model: classifier file; default ``tag.model`` from the config, else the shipped model.
+    progress: optional :class:`Progress` receiving per-stage updates (the library never prints).
+    n_jobs: worker processes for the clean stage; default ``run.jobs`` (0 = all cores).
+
+    Returns
+    -------
+    RunResult with the articles, rejects, clusters, counts (with their reconciliation), timings
+    per stage and the manifest written as ``run.json``.
+    """
+    config = config if config is not None else load_config()
+    if config.run.backend != "local":
+        from .errors import ConfigError
+
+        raise ConfigError("only the local backend is available in this version", key="run.backend")
+    progress = progress or _NoProgress()
+    inputs = resolve_inputs(paths)
+    model_path = resolve_model(model, config)  # fail before any work if it is missing
+    out = check_output_dir(Path(out_dir), inputs, model_path) if out_dir is not None else None
+    lock = OutputLock(out) if out is not None else contextlib.nullcontext()
+    with lock:
+        tidied = remove_leftovers(out) if out is not None else []
+        result = _run_stages(inputs, config, model_path, progress, _jobs(n_jobs, config))
+        if out is not None:
+            result.manifest["recovered"] = tidied
+            result.outputs = write_outputs(result, out)
+    return result
+
+
+def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Progress,
+                jobs: int) -> RunResult:
+    from . import __version__
+
+    started = _now()
+    timings: dict[str, float] = {}
+    counts: dict[str, Any] = {}
+    described = _describe_inputs(inputs) if all(p.is_file() for p in inputs) else None
+
+    # parse --------------------------------------------------------------------------------------
+    from .parse import parse_paths
+
+    t0 = time.perf_counter()
+    progress.start("parse", len(inputs))
+    parsed = parse_paths(inputs, config.parse)
+    articles: list[Article] = list(parsed.articles)
+    rejects: list[Reject] = list(parsed.rejects)
+    counts["parse"] = _counts_of(parsed)
+    progress.advance("parse", len(inputs))
+    timings["parse"] = time.perf_counter() - t0
+    progress.finish("parse", timings["parse"])
+    if described is None:  # parse accepted them, so they are readable now
+        described = _describe_inputs(inputs)
+
+    clusters: list[Any] = []
+    coords = None
+    vectoriser = None
+    if articles:
+        # clean ----------------------------------------------------------------------------------
+        from .clean import clean_articles
+
+        t0 = time.perf_counter()
+        progress.start("clean", len(articles))
+        cleaned = clean_articles(articles, config.clean, n_jobs=jobs)
+        counts["clean"] = {"articles": len(articles), **_counts_of(cleaned)}
+        rejects.extend(getattr(cleaned, "rejects", None) or [])
+        progress.advance("clean", len(articles))
+        timings["clean"] = time.perf_counter() - t0
+        progress.finish("clean", timings["clean"])
+
+        # vectorise ------------------------------------------------------------------------------
+        from .vectorise import Vectoriser
+
+        t0 = time.perf_counter()
+        progress.start("vectorise", len(articles))
+        vectoriser = Vectoriser(config.vectorise)
+        X = vectoriser.fit_transform(articles)
+        counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),
+                               "nonzeros": int(X.nnz)}
+        progress.advance("vectorise", len(articles))
+        timings["vectorise"] = time.perf_counter() - t0
+        progress.finish("vectorise", timings["vectorise"])
+
+        # cluster --------------------------------------------------------------------------------
+        from .cluster import cluster_articles
+
+        t0 = time.perf_counter()
+        progress.start("cluster", len(articles))
+        clustered = cluster_articles(X, articles, config.cluster, vectoriser)
+        clusters = list(clustered.clusters)
+        coords = getattr(clustered, "coords", None)
+        labels = list(getattr(clustered, "labels", []))
+        counts["cluster"] = {"articles": len(labels) if labels else len(articles),
+                             "clusters": len(clusters),
+                             "outliers": sum(1 for label in labels if label == -1),
+                             **{k: v for k, v in _counts_of(clustered).items() if k != "articles"}}
+        progress.advance("cluster", len(articles))
+        timings["cluster"] = time.perf_counter() - t0
+        progress.finish("cluster", timings["cluster"])
+
+        # tag --------------------------------------------------------------------------------------
+        from .tag import load_classifier, tag_articles
+
+        t0 = time.perf_counter()
+        progress.start("tag", len(articles))
+        classifier = load_classifier(model_path)
+        tag_counts = tag_articles(articles, classifier, config.tag)
+        counts["tag"] = {"articles": len(articles),
+                         **(dict(tag_counts) if isinstance(tag_counts, dict) else _counts_of(tag_counts))}
+        progress.advance("tag", len(articles))
+        timings["tag"] = time.perf_counter() - t0
+        progress.finish("tag", timings["tag"])
+    else:
+        for stage in STAGES[1:]:
+            timings[stage] = 0.0
+
+    counts["rejects"] = len(rejects)
+    counts["reconciliation"] = reconcile(counts, len(articles))
+    manifest = {
+        "tool": "hsj-pipeline",
+        "version": __version__,
+        "started": started,
+        "finished": None,
+        "inputs": described,
+        "config": config.to_dict(),
+        "seeds": {"cluster.random_state": config.cluster.random_state},
+        "model": _model_reference(model_path),
+        "libraries": library_versions(),
+        "jobs": jobs,
+        "counts": counts,
+        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
+        "outputs": {},
+    }
+    manifest["finished"] = _now()
+    return RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
+                     timings=timings, manifest=manifest, config=config, inputs=inputs,
+                     coords=coords, vectoriser=vectoriser)
