@@ -83,6 +83,178 @@ def run_command(
         print_summary(result, Console())
 
 
+# ---- tag stage: train, evaluate, tag --------------------------------------------------------------
+
+
+def _label_paths(labels: Optional[list[Path]]) -> list[Path]:
+    """The labels files given, or every ``data/labels/*.jsonl``."""
+    from .config import REPO_ROOT
+    from .errors import InputError
+
+    if labels:
+        return list(labels)
+    paths = sorted((REPO_ROOT / "data" / "labels").glob("*.jsonl"))
+    if not paths:
+        raise InputError("no labels files found; pass --labels PATH", file=str(REPO_ROOT / "data" / "labels"))
+    return paths
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    """Per-class table, macro-F1, accuracy and the confusion matrix as plain text."""
+    typer.echo(title)
+    typer.echo(f"  {'category':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
+    for name, m in metrics["per_class"].items():
+        typer.echo(f"  {name:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>5d}")
+    extra = f"  log-loss {metrics['log_loss']:.4f}" if "log_loss" in metrics else ""
+    spread = f" ± {metrics['macro_f1_std']:.4f} over folds" if "macro_f1_std" in metrics else ""
+    typer.echo(f"  macro-F1 {metrics['macro_f1']:.4f}{spread}  accuracy {metrics['accuracy']:.4f}{extra}")
+    labels = metrics["labels"]
+    width = max(5, *(len(c) for c in labels))
+    typer.echo("  confusion matrix (rows = truth, columns = predicted):")
+    typer.echo("  " + " " * width + " " + " ".join(f"{c[:5]:>5}" for c in labels))
+    for name, row in zip(labels, metrics["confusion_matrix"]):
+        typer.echo(f"  {name:>{width}} " + " ".join(f"{v:>5d}" for v in row))
+
+
+@app.command("train")
+def train_command(
+    labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file (repeatable); default: data/labels/*.jsonl."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .joblib to write (default: models/category_classifier.joblib); its .json card goes beside it."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds for the metrics in the model card."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the folds and the model."),
+) -> None:
+    """Train the category classifier on labelled examples; write the model and its model card."""
+    from .config import DEFAULT_MODEL
+    from .model_store import load_categories, read_labels, save_classifier
+    from .tag import CategoryClassifier, cross_validate_classifier
+
+    data = read_labels(_label_paths(labels), categories=list(load_categories()))
+    typer.echo(f"{len(data.labels)} examples from {len(data.files)} files "
+               f"({data.duplicates} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in data.counts().items()))
+    clf = CategoryClassifier(random_state=seed)
+    metrics = cross_validate_classifier(clf, data.items, data.labels, folds=folds, random_state=seed)
+    clf.fit(data.items, data.labels)
+    path = out or DEFAULT_MODEL
+    card = save_classifier(clf, path, training_files=data.files, metrics=metrics, counts=data.counts())
+    typer.echo(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
+               f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
+    typer.echo(f"wrote {path} ({card['artefact_bytes']} bytes, sha256 {card['artefact_sha256'][:12]}...) "
+               f"and {path.with_suffix('.json')}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file (repeatable); default: data/labels/*.jsonl. Files with a 'label' field evaluate a saved model instead."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Stratified cross-validation folds."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Train on --labels and score this held-out labels file instead of cross-validating."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Saved model for files with a 'label' field (default: the shipped one)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the folds and the model."),
+) -> None:
+    """Cross-validate the classifier (per-class P/R/F1, macro-F1, accuracy, confusion matrix)."""
+    import json
+
+    from .io import write_text_atomic
+    from .model_store import has_field, load_categories, load_classifier, read_labels
+    from .tag import CategoryClassifier, cross_validate_classifier, evaluate_predictions
+
+    categories = list(load_categories())
+    paths = _label_paths(labels)
+    if all(has_field(p, "label") and not has_field(p, "category") for p in paths):
+        clf = load_classifier(model)
+        data = read_labels(paths, label_field="label", categories=[str(c) for c in clf.classes_])
+        proba = clf.predict_proba(data.items)
+        pred = [str(clf.classes_[i]) for i in proba.argmax(axis=1)]
+        metrics = evaluate_predictions(data.labels, pred, [str(c) for c in clf.classes_], proba)
+        title = f"saved model {model or 'models/category_classifier.joblib'} on {len(data.labels)} labelled examples"
+    elif test is not None:
+        data = read_labels(paths, categories=categories)
+        held = read_labels([test], label_field="label" if has_field(test, "label") else "category",
+                           categories=categories)
+        clf = CategoryClassifier(random_state=seed).fit(data.items, data.labels)
+        proba = clf.predict_proba(held.items)
+        pred = [str(clf.classes_[i]) for i in proba.argmax(axis=1)]
+        metrics = evaluate_predictions(held.labels, pred, [str(c) for c in clf.classes_], proba)
+        title = f"trained on {len(data.labels)} examples, tested on {len(held.labels)} held-out ({test.name})"
+    else:
+        data = read_labels(paths, categories=categories)
+        metrics = cross_validate_classifier(CategoryClassifier(random_state=seed), data.items,
+                                            data.labels, folds=folds, random_state=seed)
+        title = f"{folds}-fold stratified cross-validation on {len(data.labels)} examples (seed {seed})"
+    _print_metrics(metrics, title)
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+
+
+def _tag_input(source: str) -> tuple[list, list[Optional[dict]], list[int], str]:
+    """Items to classify from plain lines or JSONL records; also the records and line numbers."""
+    import json
+
+    from .errors import InputError
+    from .io import decode_text, read_text
+
+    if source == "-":
+        name, text = "<stdin>", decode_text(sys.stdin.buffer.read(), "<stdin>")
+    else:
+        name, text = source, read_text(Path(source))
+    items: list = []
+    records: list[Optional[dict]] = []
+    lines: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"looks like JSON but is not valid: {exc.msg}", file=name, line=lineno) from None
+            headline = record.get("headline") if isinstance(record, dict) else None
+            if not isinstance(headline, str) or not headline.strip():
+                raise InputError("JSON record without a non-empty 'headline'", file=name, line=lineno)
+            standfirst = record.get("standfirst")
+            if standfirst is not None and not isinstance(standfirst, str):
+                raise InputError("'standfirst' must be a string or null", file=name, line=lineno)
+            items.append({"headline": headline, "standfirst": standfirst, "series": record.get("series")})
+            records.append(record)
+        else:
+            items.append(line.strip())
+            records.append(None)
+        lines.append(lineno)
+    return items, records, lines, name
+
+
+@app.command("tag")
+def tag_command(
+    source: str = typer.Argument("-", help="Headlines, one per line, or JSONL records with 'headline' (and 'standfirst'); '-' = stdin."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write JSONL here (atomically) instead of stdout."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .joblib (default: tag.model, else the shipped one)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
+) -> None:
+    """Tag headlines: each record gets category, confidence, uncertain and scores (every category)."""
+    import json
+
+    from .config import load_config
+    from .io import write_lines_atomic
+    from .model_store import load_classifier
+    from .tag import tag_items
+
+    cfg = load_config(config, set_)
+    items, records, _, _ = _tag_input(source)
+    clf = load_classifier(model or cfg.tag.model or None)
+    lines = []
+    for item, record, tag in zip(items, records, tag_items(items, clf, cfg.tag)):
+        result = dict(record) if record is not None else {"headline": item}
+        result.update(tag)
+        lines.append(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+    if out is not None:
+        write_lines_atomic(out, lines)
+        err(f"tagged {len(lines)} headlines -> {out}")
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turn user errors into one line and an exit code."""
     debug = "--debug" in sys.argv[1:]

@@ -34,7 +34,7 @@ from .records import Article
 from .tag_features import DEFAULT_KICKERS, DEFAULT_SERIES, ItemTypeError, LexiconMatcher, \
     TextInputError, WordNgrams, char_text, item_texts
 
-__all__ = ["CategoryClassifier", "tag_articles", "article_item", "cross_validate_classifier",
+__all__ = ["CategoryClassifier", "tag_articles", "tag_items", "article_item", "cross_validate_classifier",
            "evaluate_predictions", "load_classifier", "save_classifier", "TextInputError",
            "ItemTypeError"]
 
@@ -199,27 +199,43 @@ def article_item(article: Article) -> dict[str, Any]:
             "series": article.series}
 
 
+def tag_items(items: Sequence[Any], clf: CategoryClassifier,
+              config: TagConfig | None = None) -> list[dict[str, Any]]:
+    """Per item: ``category``, ``confidence`` (max probability), ``uncertain``, ``scores``.
+
+    Probabilities are rounded to 4 decimals; ``scores`` has every class in ``classes_`` order.
+    Below ``config.min_confidence`` an item keeps its best category but is flagged ``uncertain``.
+    """
+    config = config or TagConfig()
+    classes = [str(c) for c in clf.classes_]
+    if len(items) == 0:
+        return []
+    out = []
+    for row in clf.predict_proba(items):
+        best = int(np.argmax(row))
+        confidence = round(float(row[best]), 4)
+        out.append({"category": classes[best], "confidence": confidence,
+                    "uncertain": bool(confidence < config.min_confidence),
+                    "scores": {c: round(float(p), 4) for c, p in zip(classes, row)}})
+    return out
+
+
 def tag_articles(articles: list[Article], clf: CategoryClassifier,
                  config: TagConfig | None = None) -> dict[str, Any]:
     """Fill ``category``, ``confidence``, ``uncertain`` and ``scores`` on each article.
 
-    Below ``config.min_confidence`` an article keeps its best category but is flagged
-    ``uncertain``. Returns counts: ``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}``.
+    Returns counts: ``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}``.
     """
-    config = config or TagConfig()
-    classes = [str(c) for c in clf.classes_]
-    per_category = {c: 0 for c in classes}
+    per_category = {str(c): 0 for c in clf.classes_}
     uncertain = 0
-    if articles:
-        proba = clf.predict_proba([article_item(a) for a in articles])
-        for article, row in zip(articles, proba):
-            best = int(np.argmax(row))
-            article.category = classes[best]
-            article.confidence = round(float(row[best]), 4)
-            article.uncertain = bool(article.confidence < config.min_confidence)
-            article.scores = {c: round(float(p), 4) for c, p in zip(classes, row)}
-            per_category[article.category] += 1
-            uncertain += article.uncertain
+    tags = tag_items([article_item(a) for a in articles], clf, config)
+    for article, tag in zip(articles, tags):
+        article.category = tag["category"]
+        article.confidence = tag["confidence"]
+        article.uncertain = tag["uncertain"]
+        article.scores = tag["scores"]
+        per_category[article.category] += 1
+        uncertain += article.uncertain
     return {"categories": per_category, "uncertain": uncertain, "tagged": len(articles)}
 
 
