@@ -51,6 +51,51 @@ def err(message: str) -> None:
 # ---- commands are added below, one block per stage -------------------------------------------
 
 
+# ---- parse ----------------------------------------------------------------------------------------
+
+
+@app.command("parse")
+def parse_command(
+    paths: list[Path] = typer.Argument(..., help="HSJ pages (.txt), .jsonl or .csv files, in order."),
+    out: Path = typer.Option(..., "--out", "-o", help="Articles JSONL to write (atomically)."),
+    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Rejects JSONL (default: <out stem>.rejects.jsonl beside --out)."),
+    headline_column: Optional[str] = typer.Option(None, "--headline-column", help="CSV headline column: header name, or 1-based number for a CSV without header."),
+    standfirst_column: Optional[str] = typer.Option(None, "--standfirst-column", help="CSV standfirst column: header name or 1-based number."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Parse inputs into one JSON object per unique article; blocks that fit no article go to rejects."""
+    from .config import load_config
+    from .errors import OutputError
+    from .io import write_lines_atomic
+    from .parse import parse_paths
+
+    cfg = load_config(config, set_)
+    rejects_path = rejects or out.with_name(f"{out.stem}.rejects.jsonl")
+    inputs = {p.resolve() for p in paths}
+    for target in (out, rejects_path):
+        if target.resolve() in inputs:
+            raise OutputError("would overwrite an input file", file=str(target))
+    if out.resolve() == rejects_path.resolve():
+        raise OutputError("--out and --rejects are the same file", file=str(out))
+    result = parse_paths(paths, cfg.parse, headline_column=headline_column,
+                         standfirst_column=standfirst_column)
+    write_lines_atomic(out, (a.to_json() for a in result.articles))
+    write_lines_atomic(rejects_path, (r.to_json() for r in result.rejects))
+    if quiet:
+        return
+    for info in result.counts["files"]:
+        if info["kind"] == "page" and info["slots"] == 0:
+            err(f"warning: {info['file']}: page has a title ({info['title']}) but no articles")
+    c = result.counts
+    n_files = len(c["files"])
+    err(f"parsed {n_files} file{'s' if n_files != 1 else ''}: {c['slots']} slots -> "
+        f"{c['written']} articles written, {c['merged']} duplicates merged, {c['rejected']} rejected")
+    if c["rejected"]:
+        err(f"rejects written to {rejects_path}")
+
+
 # ---- run ------------------------------------------------------------------------------------------
 
 

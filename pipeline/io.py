@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -67,9 +68,31 @@ def decode_text(data: bytes, file: str) -> str:
                 "re-save the file as UTF-8", file=file, line=line) from None
     nul = text.find("\x00")
     if nul >= 0:
+        if _looks_utf16(data):
+            raise InputError("UTF-16 text without a byte-order mark; re-save the file as UTF-8",
+                             file=file, line=1)
         raise InputError("binary data (NUL byte), not a text file", file=file,
                          line=text.count("\n", 0, nul) + 1)
+    control = _CONTROL.search(text)
+    if control:
+        raise InputError(f"binary data (control character 0x{ord(control.group()):02x}), "
+                         "not a text file", file=file, line=text.count("\n", 0, control.start()) + 1)
     return text
+
+
+# C0 control characters that never occur in text (tab, newlines, VT, FF and CR are allowed).
+_CONTROL = re.compile("[\x01-\x08\x0e-\x1f]")
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Mostly-ASCII UTF-16 has a NUL in every other byte: name it rather than call it binary."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return False
+    for half in (sample[0::2], sample[1::2]):
+        if half.count(0) >= 0.9 * len(half):
+            return True
+    return False
 
 
 def read_text(path: Path) -> str:
