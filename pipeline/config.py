@@ -45,6 +45,12 @@ class CleanConfig:
     batch_size: int = 1000
     extra_stop_words: list[str] = field(default_factory=list)
     phrases: list[str] = field(default_factory=list)
+    normalise_file: str = ""
+    repair: bool = True
+    min_token_length: int = 2
+    blurb_min_headlines: int = 2
+    parallel_threshold: int = 20000
+    cache_size: int = 500000
 
 
 @dataclass
@@ -56,7 +62,7 @@ class VectoriseConfig:
     min_df: float = 1
     max_df: float = 0.9
     sublinear_tf: bool = True
-    headline_weight: int = 2
+    headline_weight: float = 2.0
 
 
 @dataclass
@@ -68,6 +74,14 @@ class ClusterConfig:
     min_clusters: int = 2
     max_clusters: int = 30
     random_state: int = 0
+    lsa_components: int = 100
+    n_init: int = 10
+    minibatch_threshold: int = 20000
+    silhouette_sample: int = 5000
+    n_terms: int = 8
+    min_cluster_size: int = 3
+    exact_max: int = 20000
+    outlier_similarity: float = 0.3
 
 
 @dataclass
