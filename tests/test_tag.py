@@ -1,0 +1,257 @@
+"""CategoryClassifier: estimator API, batch independence, series handling, errors, tag_articles."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from pipeline.config import TagConfig
+from pipeline.records import Article
+from pipeline.tag import CategoryClassifier, cross_validate_classifier, evaluate_predictions, \
+    tag_articles, tag_items
+from pipeline.tag_features import ItemTypeError, LexiconMatcher, TextInputError, article_text, \
+    item_texts, repair_text
+
+# Small hand-written training set (three categories, varied wording).
+DATA = {
+    "finance": [
+        "Trust forecasts £40m deficit after overspending on agency staff",
+        "ICB told to find £25m of savings before the end of the financial year",
+        "System receives emergency cash support to pay suppliers",
+        "Capital budget cut leaves hospital repairs on hold",
+        "NHS England claws back overspends from integrated care boards",
+        "Auditors raise going-concern doubts over provider's accounts",
+        "Deficit support withdrawn as region misses breakeven plan",
+        "Cost improvement programme falls £12m short of target",
+        "Funding allocation formula leaves coastal systems underfunded",
+        "Board approves financial recovery plan to close budget gap",
+    ],
+    "leadership": [
+        "Trust chief executive steps down after six years in post",
+        "ICB appoints interim chair while it searches for a permanent successor",
+        "Hospital group names joint chief executive for two trusts",
+        "Chair resigns over handling of board complaint",
+        "New CEO says she will not take the full salary offered",
+        "Former ambulance boss returns as substantive chief executive",
+        "Non-executive director quits citing concerns about board conduct",
+        "Health board chief suspended pending investigation",
+        "Integrated care board chief to retire in the spring",
+        "Mental health trust recruits chair from local authority",
+    ],
+    "workforce": [
+        "Nurses vote to strike over pay award",
+        "Resident doctors reject rate card offered by employers",
+        "Staff survey shows morale at lowest level in five years",
+        "Trust cuts 200 admin posts to reduce headcount",
+        "BMA warns of GP unemployment as practices freeze recruitment",
+        "Hospital bans hybrid working for office-based staff",
+        "Vacancy rate for midwives rises across the region",
+        "Paramedics report rising workload and sickness absence",
+        "International recruitment of nurses slows as visa rules tighten",
+        "Unions criticise plan to move cleaners onto new contracts",
+    ],
+}
+ITEMS = [text for texts in DATA.values() for text in texts]
+LABELS = [label for label, texts in DATA.items() for _ in texts]
+
+
+@pytest.fixture(scope="module")
+def fitted() -> CategoryClassifier:
+    return CategoryClassifier().fit(ITEMS, LABELS)
+
+
+def test_fit_sets_classes_and_predicts_unseen_wording(fitted: CategoryClassifier) -> None:
+    assert fitted.classes_.tolist() == ["finance", "leadership", "workforce"]
+    unseen = ["Provider's overspend grows to £30m as savings plan slips",
+              "Chief executive of community trust announces departure",
+              "Junior doctors stage walkout in dispute over pay"]
+    assert fitted.predict(unseen).tolist() == ["finance", "leadership", "workforce"]
+
+
+def test_predict_proba_is_a_distribution_in_class_order(fitted: CategoryClassifier) -> None:
+    proba = fitted.predict_proba(ITEMS[:5])
+    assert proba.shape == (5, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert (proba >= 0).all()
+    assert fitted.predict(ITEMS[:5]).tolist() == fitted.classes_[proba.argmax(axis=1)].tolist()
+
+
+def test_lexicon_auto_uses_taxonomy_only_for_taxonomy_labels(fitted: CategoryClassifier) -> None:
+    assert fitted.lexicon_ is not None and "performance" in fitted.lexicon_
+    other = CategoryClassifier().fit(ITEMS, ["a" if l == "finance" else "b" for l in LABELS])
+    assert other.lexicon_ is None
+    off = CategoryClassifier(lexicon=None).fit(ITEMS, LABELS)
+    assert fitted.n_features_ == off.n_features_ + 9
+
+
+def test_estimator_api_get_params_clone_and_cross_val_score() -> None:
+    clf = CategoryClassifier(C=0.7, char_max_features=5000)
+    params = clf.get_params()
+    assert params["C"] == 0.7 and params["char_max_features"] == 5000 and params["lexicon"] == "auto"
+    copy = clone(clf)
+    assert copy.get_params()["C"] == 0.7 and not hasattr(copy, "classes_")
+    scores = cross_val_score(clf, np.array(ITEMS, dtype=object), np.array(LABELS),
+                             cv=StratifiedKFold(2, shuffle=True, random_state=0))
+    assert scores.shape == (2,) and scores.mean() > 0.6
+
+
+def test_prediction_does_not_depend_on_the_batch(fitted: CategoryClassifier) -> None:
+    rng = np.random.default_rng(0)
+    words = " ".join(ITEMS).split()
+    batch = [" ".join(rng.choice(words, size=8)) for _ in range(1500)]
+    probe = "Trust chair steps down as deficit doubles"
+    position = 777
+    batch.insert(position, probe)
+    alone = fitted.predict_proba([probe])[0]
+    inside = fitted.predict_proba(batch)[position]
+    np.testing.assert_allclose(alone, inside, rtol=0, atol=1e-12)
+
+
+def test_series_standfirst_is_ignored() -> None:
+    clf = CategoryClassifier(lexicon=None).fit(ITEMS, LABELS)
+    blurb = "Our columnist's weekly look at pay, strikes, staff morale and the workforce"
+    headline = "Board appoints interim chief executive"
+    alone = clf.predict_proba([headline])[0]
+    with_series = clf.predict_proba([{"headline": headline, "standfirst": blurb, "series": "London Eye"}])[0]
+    prefixed = clf.predict_proba([{"headline": f"London Eye: {headline}", "standfirst": blurb}])[0]
+    plain = clf.predict_proba([{"headline": headline, "standfirst": blurb}])[0]
+    np.testing.assert_allclose(with_series, alone, atol=1e-12)
+    np.testing.assert_allclose(prefixed, alone, atol=1e-12)
+    assert not np.allclose(plain, alone)  # without a series the standfirst does count
+
+
+def test_article_text_strips_kickers_and_series_labels() -> None:
+    assert article_text("Exclusive: Trust sued", "Standfirst.") == "Trust sued\nStandfirst."
+    assert article_text("The Integrator: ICBs merge", "Stock blurb") == "ICBs merge"
+    assert article_text("Exclusive policy shift", None) == "Exclusive policy shift"
+
+
+def test_repair_text_fixes_scraped_entities() -> None:
+    assert repair_text("a #36;10 million deal") == "a $10 million deal"
+    assert repair_text("profits &lt;b&gt;up&lt;/b&gt; &amp; more") == "profits <b>up</b> & more"
+    assert repair_text("second\\team") == "second team"
+    assert repair_text("issue #1 stays") == "issue #1 stays"
+
+
+@pytest.mark.parametrize("bad, index", [(["ok text", "   "], 1), (["ok", ""], 1),
+                                         ([{"headline": "  "}], 0), ([{"standfirst": "x"}], 0)])
+def test_empty_text_raises_value_error_naming_the_index(fitted, bad, index) -> None:
+    with pytest.raises(ValueError, match=rf"item {index}\b") as info:
+        fitted.predict(bad)
+    assert isinstance(info.value, TextInputError)
+
+
+def test_non_string_items_raise_type_error_naming_index_and_type(fitted) -> None:
+    with pytest.raises(TypeError, match=r"item 2: .*got int"):
+        fitted.predict(["a headline", {"headline": "b"}, 42])
+    with pytest.raises(TypeError, match="single str"):
+        fitted.predict("just one headline")
+    with pytest.raises(ItemTypeError):
+        item_texts(None)
+    with pytest.raises(ValueError, match="standfirst"):
+        fitted.predict([{"headline": "x", "standfirst": 3}])
+
+
+def test_fit_rejects_mismatched_lengths_and_single_class() -> None:
+    with pytest.raises(ValueError, match="3 items but 2 labels"):
+        CategoryClassifier().fit(["a b", "c d", "e f"], ["x", "y"])
+    with pytest.raises(ValueError, match="two classes"):
+        CategoryClassifier().fit(["a b", "c d"], ["x", "x"])
+
+
+def test_tiny_classes_fall_back_gracefully() -> None:
+    items = ITEMS + ["Electronic patient record go-live delayed again"]
+    labels = LABELS + ["digital"]
+    clf = CategoryClassifier().fit(items, labels)
+    assert not clf.calibrated_ and "digital" in clf.classes_.tolist()
+    np.testing.assert_allclose(clf.predict_proba(["new app"]).sum(), 1.0)
+    two = CategoryClassifier().fit(items + ["NHS App adds access to GP records"], labels + ["digital"])
+    assert two.calibrated_ and two.estimator_.cv.n_splits == 2
+
+
+def test_lexicon_matcher_counts_words_and_phrases() -> None:
+    matcher = LexiconMatcher({"performance": [("wait", "list"), ("backlog",)], "finance": [("deficit",)]})
+    counts = matcher.counts(["long", "wait", "list", "backlog", "deficit", "wait"])
+    assert counts.tolist() == [2.0, 1.0]
+    assert matcher.counts(["list", "wait"]).tolist() == [0.0, 0.0]
+    features = matcher.transform([["deficit", "deficit"], []], weight=2.0).toarray()
+    np.testing.assert_allclose(features, [[0, 2 * np.log(3)], [0, 0]])
+
+
+def test_lexicon_is_matched_on_lemmas(fitted: CategoryClassifier) -> None:
+    tokens = fitted.cleaner_.tokens(["Waiting lists grow as the backlog rises"])[0]
+    names = list(fitted.lexicon_)
+    counts = fitted.lexicon_matcher_.counts(tokens)
+    assert counts[names.index("performance")] >= 2
+
+
+def test_pickle_round_trip_keeps_predictions(fitted: CategoryClassifier) -> None:
+    copy = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(copy.predict_proba(ITEMS[:6]), fitted.predict_proba(ITEMS[:6]))
+
+
+def test_tag_articles_fills_fields_and_flags_uncertain(fitted: CategoryClassifier) -> None:
+    articles = [Article(id=str(i), headline=h) for i, h in enumerate(ITEMS[::5])]
+    counts = tag_articles(articles, fitted, TagConfig(min_confidence=0.0))
+    assert counts["uncertain"] == 0 and counts["tagged"] == len(articles)
+    assert sum(counts["categories"].values()) == len(articles)
+    for article, label in zip(articles, LABELS[::5]):
+        assert article.category == label
+        assert list(article.scores) == fitted.classes_.tolist()
+        assert article.confidence == max(article.scores.values())
+        assert article.confidence == round(article.confidence, 4)
+    counts = tag_articles(articles, fitted, TagConfig(min_confidence=1.0))
+    assert counts["uncertain"] == len(articles) and all(a.uncertain for a in articles)
+    assert tag_articles([], fitted, TagConfig()) == {"categories": {c: 0 for c in fitted.classes_},
+                                                     "uncertain": 0, "tagged": 0}
+
+
+def test_tag_items_matches_tag_articles(fitted: CategoryClassifier) -> None:
+    article = Article(id="x", headline="Chair steps down", standfirst="After a row about pay",
+                      series=None)
+    tag_articles([article], fitted, TagConfig())
+    (item,) = tag_items([{"headline": "Chair steps down", "standfirst": "After a row about pay"}],
+                        fitted, TagConfig())
+    assert item == {"category": article.category, "confidence": article.confidence,
+                    "uncertain": article.uncertain, "scores": article.scores}
+
+
+def test_evaluate_predictions_values() -> None:
+    result = evaluate_predictions(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
+    assert result["accuracy"] == 0.75
+    assert result["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert result["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
+    assert result["macro_f1"] == round((2 / 3 + 0.8) / 2, 4)
+
+
+def test_cross_validate_reports_out_of_fold_metrics() -> None:
+    result = cross_validate_classifier(CategoryClassifier(), ITEMS, LABELS, folds=2)
+    assert result["folds"] == 2 and result["n"] == len(ITEMS)
+    assert len(result["macro_f1_folds"]) == 2
+    assert sum(map(sum, result["confusion_matrix"])) == len(ITEMS)
+    assert 0.5 < result["macro_f1"] <= 1.0
+    with pytest.raises(ValueError, match="smallest class has 10"):
+        cross_validate_classifier(CategoryClassifier(), ITEMS, LABELS, folds=11)
+
+
+@pytest.mark.agnews
+@pytest.mark.slow
+def test_agnews_ours_at_least_baseline_on_same_folds(ag_news_csv) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "tag_agnews.py"
+    spec = importlib.util.spec_from_file_location("tag_agnews", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    items, labels = bench.read_ag_news(ag_news_csv)
+    assert len(labels) == 7600 and sorted(set(labels)) == ["1", "2", "3", "4"]
+    items, labels = bench.subset(items, labels, 2400, seed=0)
+    result = bench.compare(items, labels, folds=3, seed=0)
+    ours, base = result["ours"], result["baseline"]
+    assert np.mean(ours["accuracy"]) >= np.mean(base["accuracy"])
+    assert np.mean(ours["macro_f1"]) >= np.mean(base["macro_f1"])
+    assert np.mean(ours["accuracy"]) > 0.8
