@@ -17,6 +17,11 @@ from typing import Any
 __version__ = "0.1.0"
 __all__ = ["run", "load_classifier", "CategoryClassifier", "__version__"]
 
+# Eager (pipeline/run.py only imports config/records/errors at module level): a lazy attribute
+# would be shadowed by the submodule as soon as anything imports ``pipeline.run``, and then
+# ``from pipeline import run`` would return the module instead of the function.
+from .run import run  # noqa: E402
+
 
 def __getattr__(name: str) -> Any:
     if name == "run":
