@@ -160,26 +160,37 @@ def _sample(n: int, limit: int = MAX_POINTS, seed: int = 0) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n, size=limit, replace=False).tolist())
 
 
-def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Convex hull (Andrew's monotone chain), counter-clockwise."""
-    pts = sorted(set(points))
-    if len(pts) <= 2:
-        return pts
+def _ellipse(points: list[tuple[float, float]], cid: Any) -> str:
+    """Dashed 1.5-sigma covariance ellipse around a cluster's core (a circle for one or two points)."""
+    n = len(points)
+    cx = sum(p[0] for p in points) / n
+    cy = sum(p[1] for p in points) / n
+    if n < 3:
+        return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="12" class="hull"><title>cluster {_e(cid)}</title></circle>'
+    sxx = sum((p[0] - cx) ** 2 for p in points) / n
+    syy = sum((p[1] - cy) ** 2 for p in points) / n
+    sxy = sum((p[0] - cx) * (p[1] - cy) for p in points) / n
+    half_trace, det = (sxx + syy) / 2, sxx * syy - sxy * sxy
+    root = math.sqrt(max(half_trace ** 2 - det, 0.0))
+    l1, l2 = half_trace + root, max(half_trace - root, 0.0)
+    angle = math.degrees(0.5 * math.atan2(2 * sxy, sxx - syy))
+    rx, ry = max(1.5 * math.sqrt(l1), 10.0), max(1.5 * math.sqrt(l2), 10.0)
+    return (f'<ellipse cx="{cx:.1f}" cy="{cy:.1f}" rx="{rx:.1f}" ry="{ry:.1f}" '
+            f'transform="rotate({angle:.1f} {cx:.1f} {cy:.1f})" class="hull">'
+            f'<title>cluster {_e(cid)}: {n} articles</title></ellipse>')
 
-    def cross(o, a, b):
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
-    lower: list[tuple[float, float]] = []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    upper: list[tuple[float, float]] = []
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return lower[:-1] + upper[:-1]
+def _place_label(text: str, x: float, y: float, placed: list[tuple[str, float, float, float]],
+                 width: float, height: float) -> tuple[str, float, float, float]:
+    """Put a label at (x, y), moved down/up in steps until it overlaps no earlier label."""
+    w = 7.2 * len(text) + 14
+    for step in range(0, 40):
+        dy = (step + 1) // 2 * 20 * (1 if step % 2 else -1)
+        ly = min(max(y + dy, 16), height - 8)
+        lx = min(max(x, w / 2 + 4), width - w / 2 - 4)
+        if all(abs(lx - px_) * 2 >= (w + pw) or abs(ly - py_) >= 20 for _, px_, py_, pw in placed):
+            return text, lx, ly, w
+    return text, x, y, w
 
 
 def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categories: Sequence[str],
@@ -198,30 +209,25 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
     def px(p: tuple[float, float]) -> tuple[float, float]:
         return pad + (p[0] - x0) * sx, H - pad - (p[1] - y0) * sy
 
-    shapes, labels = [], []
+    shapes, placed = [], []
     by_cluster: dict[int, list[int]] = defaultdict(list)
     for i, a in enumerate(articles):
         if a.cluster is not None and a.cluster >= 0:
             by_cluster[a.cluster].append(i)
     terms = {_get(c, "id"): list(_get(c, "terms", []) or []) for c in clusters}
-    for cid in sorted(by_cluster):
+    for cid in sorted(by_cluster, key=lambda c: -len(by_cluster[c])):
         members = [px(xy[i]) for i in by_cluster[cid]]
+        shapes.append(_ellipse(members, cid))
         cx = sum(p[0] for p in members) / len(members)
         cy = sum(p[1] for p in members) / len(members)
-        # outline the core (closest 80%) so one stray article does not stretch the shape
-        members.sort(key=lambda p: (p[0] - cx) ** 2 + (p[1] - cy) ** 2)
-        core = members[:max(3, math.ceil(len(members) * 0.8))]
-        hull = _hull(core)
-        if len(hull) >= 3:
-            d = " ".join(f"{x:.1f},{y:.1f}" for x, y in hull)
-            shapes.append(f'<polygon points="{d}" class="hull"><title>cluster {cid}</title></polygon>')
-        else:
-            shapes.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="14" class="hull"/>')
         words = ", ".join(terms.get(cid, [])[:2])
         text = f"{cid}" + (f" · {words}" if words else "")
-        labels.append(f'<g class="clab"><text x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
-                      f'class="halo">{_e(text)}</text><text x="{cx:.1f}" y="{cy:.1f}" '
-                      f'text-anchor="middle">{_e(text)}</text></g>')
+        placed.append(_place_label(text, cx, cy, placed, W, H))
+    labels = []
+    for text, lx, ly, w in placed:
+        labels.append(f'<g class="clab"><rect x="{lx - w / 2:.1f}" y="{ly - 13:.1f}" width="{w:.1f}" '
+                      f'height="18" rx="9"/><text x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle">'
+                      f'{_e(text)}</text></g>')
     dots = []
     r = 4.5 if len(keep) <= 500 else 3 if len(keep) <= 2000 else 2
     for i in keep:
@@ -234,8 +240,9 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
             f'cluster outlines use all of them.</p>' if len(keep) < n else "")
     return (f'<svg class="map" viewBox="0 0 {W} {H}" width="100%" role="img" '
             f'aria-label="2-D map of articles by category">'
+            f'<defs><clipPath id="plotclip"><rect x="0" y="0" width="{W}" height="{H}"/></clipPath></defs>'
             f'<rect x="0" y="0" width="{W}" height="{H}" class="plot"/>'
-            f'{"".join(shapes)}<g class="dots">{"".join(dots)}</g>{"".join(labels)}</svg>{note}')
+            f'<g clip-path="url(#plotclip)">{"".join(shapes)}</g><g class="dots">{"".join(dots)}</g>{"".join(labels)}</svg>{note}')
 
 
 def _cluster_table(articles: Sequence[Any], clusters: Sequence[Any], categories: Sequence[str],
@@ -328,6 +335,8 @@ def _counts_section(result: Any) -> str:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)} entries"
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, dict):
@@ -397,8 +406,9 @@ svg text{font-family:inherit}
 .map .dots circle{stroke:rgba(0,0,0,.45);stroke-width:.6;fill-opacity:.9}
 .map .dots circle:hover{stroke:#000;stroke-width:2}
 .map .hull{fill:rgba(19,35,58,.045);stroke:#55606f;stroke-width:1.2;stroke-dasharray:5 4;stroke-linejoin:round}
-.map .clab text{font-size:12.5px;font-weight:650;fill:#13233a;pointer-events:none}
-.map .clab text.halo{stroke:#fff;stroke-width:4;stroke-linejoin:round;fill:#fff}
+.map .clab{pointer-events:none}
+.map .clab rect{fill:rgba(255,255,255,.88);stroke:#9aa4b2;stroke-width:.8}
+.map .clab text{font-size:12px;font-weight:650;fill:#13233a}
 table{width:100%;border-collapse:collapse;font-size:13px}
 th{text-align:left;font-weight:600;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.4px;border-bottom:2px solid var(--line);padding:8px 10px}
 td{border-bottom:1px solid var(--line);padding:8px 10px;vertical-align:top}

@@ -293,6 +293,15 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _make_readable(stage: Path, names: list[str]) -> None:
+    """Temporary files are created 0600; outputs get the usual umask-based mode (e.g. 0644)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.chmod(stage / name, 0o666 & ~mask)
+
+
 def _publish(stage: Path, out_dir: Path) -> dict[str, Path]:
     """Rename the staged files into place, ``run.json`` last (it names the set that is complete)."""
     published: dict[str, Path] = {}
@@ -336,6 +345,7 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
                     "bytes": (stage / n).stat().st_size} for n in staged}
             write_text_atomic(stage / "run.json",
                               json.dumps(result.manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+            _make_readable(stage, staged + ["run.json"])
             _fsync_dir(stage)
             write_text_atomic(stage / COMPLETE_MARKER, "")
         except OSError as exc:
@@ -451,6 +461,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         described = _describe_inputs(inputs)
 
     clusters: list[Any] = []
+    notes: list[str] = []
     coords = None
     vectoriser = None
     if articles:
@@ -472,9 +483,11 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         t0 = time.perf_counter()
         progress.start("vectorise", len(articles))
         vectoriser = Vectoriser(config.vectorise)
-        X = vectoriser.fit_transform(articles)
+        # a CleanResult carries the headline/standfirst split the vectoriser weights by
+        X = vectoriser.fit_transform(cleaned if hasattr(cleaned, "docs") else articles)
         counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),
                                "nonzeros": int(X.nnz)}
+        notes.extend(f"vectorise: {n}" for n in getattr(vectoriser, "notes_", []) or [])
         progress.advance("vectorise", len(articles))
         timings["vectorise"] = time.perf_counter() - t0
         progress.finish("vectorise", timings["vectorise"])
@@ -489,9 +502,12 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         coords = getattr(clustered, "coords", None)
         labels = list(getattr(clustered, "labels", []))
         counts["cluster"] = {"articles": len(labels) if labels else len(articles),
+                             "method": getattr(clustered, "method", config.cluster.method),
+                             "k": int(getattr(clustered, "k", len(clusters))),
                              "clusters": len(clusters),
                              "outliers": sum(1 for label in labels if label == -1),
                              **{k: v for k, v in _counts_of(clustered).items() if k != "articles"}}
+        notes.extend(f"cluster: {n}" for n in getattr(clustered, "notes", []) or [])
         progress.advance("cluster", len(articles))
         timings["cluster"] = time.perf_counter() - t0
         progress.finish("cluster", timings["cluster"])
@@ -527,6 +543,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         "jobs": jobs,
         "counts": counts,
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
+        "notes": notes,
         "outputs": {},
     }
     manifest["finished"] = _now()

@@ -1,0 +1,174 @@
+"""The main job end to end on the bundled sample pages: counts reconcile, manifest, outputs, errors."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import pipeline
+from pipeline.config import DEFAULT_MODEL, Config, load_config
+from pipeline.errors import ConfigError, InputError, ModelError, OutputError
+from pipeline.io import sha256_file
+from pipeline.report import CATEGORY_ORDER
+from pipeline.run import OUTPUT_FILES, RunResult, resolve_inputs, run
+
+LABELS_DIR = Path(__file__).resolve().parent.parent / "data" / "labels"
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped classifier, or (until one is committed) one trained on the labelled examples."""
+    if DEFAULT_MODEL.is_file():
+        return DEFAULT_MODEL
+    from pipeline.tag import CategoryClassifier, save_classifier
+
+    items, labels = [], []
+    for path in sorted(LABELS_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            items.append({"headline": row["headline"], "standfirst": row.get("standfirst")})
+            labels.append(row["category"])
+    target = tmp_path_factory.mktemp("model") / "category_classifier.joblib"
+    save_classifier(CategoryClassifier().fit(items, labels), target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def sample_run(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Path]:
+    out = tmp_path_factory.mktemp("run") / "out"
+    return run(out_dir=out, model=model_path, n_jobs=1), out
+
+
+def test_package_exposes_run_function() -> None:
+    assert pipeline.run is run and callable(pipeline.run)
+
+
+def test_counts_reconcile(sample_run: tuple[RunResult, Path]) -> None:
+    result, _ = sample_run
+    parse = result.counts["parse"]
+    assert parse["slots"] == parse["written"] + parse["merged"] + parse["rejected"]
+    assert parse["written"] == len(result.articles) > 0
+    for stage in ("clean", "vectorise", "cluster", "tag"):
+        assert result.counts[stage]["articles"] == len(result.articles), stage
+    assert result.counts["reconciliation"]["ok"] is True and result.reconciled
+    assert result.counts["rejects"] == len(result.rejects) == parse["rejected"]
+    assert set(result.timings) == {"parse", "clean", "vectorise", "cluster", "tag"}
+
+
+def test_every_article_is_complete_and_in_input_order(sample_run: tuple[RunResult, Path]) -> None:
+    result, _ = sample_run
+    ids = [a.id for a in result.articles]
+    assert len(ids) == len(set(ids))
+    files = [str(p) for p in result.inputs]
+    first = [(files.index(a.sources[0].file), a.sources[0].position) for a in result.articles]
+    assert first == sorted(first)  # order of first appearance: file order, then slot on the page
+    cluster_ids = {c.id for c in result.clusters}
+    for a in result.articles:
+        assert a.category in CATEGORY_ORDER
+        assert 0.0 <= a.confidence <= 1.0 and a.uncertain == (a.confidence < result.config.tag.min_confidence)
+        assert a.cluster in cluster_ids or a.cluster == -1
+        assert a.systems and a.tokens is not None
+    assert sum(c.size for c in result.clusters) == sum(1 for a in result.articles if a.cluster != -1)
+    assert len(result.coords) == len(result.articles)
+
+
+def test_writes_every_output(sample_run: tuple[RunResult, Path]) -> None:
+    result, out = sample_run
+    assert set(result.outputs) == set(OUTPUT_FILES)
+    visible = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert visible == sorted(OUTPUT_FILES)
+    lines = (out / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [a.id for a in result.articles]
+    assert len((out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()) == len(result.rejects)
+    assert "Categories per ICS page" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_manifest(sample_run: tuple[RunResult, Path], model_path: Path) -> None:
+    result, out = sample_run
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert manifest["version"] == pipeline.__version__
+    assert [i["path"] for i in manifest["inputs"]] == [str(p) for p in resolve_inputs(None)]
+    for item in manifest["inputs"]:
+        assert item["sha256"] == sha256_file(Path(item["path"])) and item["format"] == "page"
+    assert manifest["config"] == Config().to_dict()
+    assert manifest["seeds"] == {"cluster.random_state": 0}
+    assert manifest["model"]["sha256"] == sha256_file(model_path)
+    assert manifest["model"]["card"]["artefact_sha256"] == manifest["model"]["sha256"]
+    assert manifest["libraries"]["scikit-learn"] and manifest["libraries"]["spacy"]
+    assert manifest["counts"]["reconciliation"]["ok"] is True
+    assert set(manifest["timings_seconds"]) == set(result.timings)
+    for name in ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.joblib"):
+        assert manifest["outputs"][name]["sha256"] == sha256_file(out / name), name
+    assert manifest["started"] <= manifest["finished"]
+
+
+def test_writes_nothing_without_out_dir(model_path: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run([str(p) for p in resolve_inputs(None)[:1]], model=model_path, n_jobs=1)
+    assert result.outputs == {} and list(tmp_path.iterdir()) == []
+    assert result.articles and result.manifest["outputs"] == {}
+
+
+def test_directory_input_is_its_files_sorted(tmp_path: Path) -> None:
+    pages = resolve_inputs(None)
+    for page in reversed(pages[:2]):
+        shutil.copy(page, tmp_path / page.name)
+    (tmp_path / "notes.md").write_text("ignored", encoding="utf-8")
+    assert [p.name for p in resolve_inputs([tmp_path])] == [p.name for p in pages[:2]]
+    with pytest.raises(InputError, match="no .txt, .jsonl or .csv"):
+        resolve_inputs([tmp_path / "empty"]) if (tmp_path / "empty").mkdir() is None else None
+
+
+def test_same_file_twice_is_read_once() -> None:
+    page = resolve_inputs(None)[0]
+    assert resolve_inputs([page, page]) == [page]
+
+
+def test_output_equal_to_input_is_refused(model_path: Path, tmp_path: Path) -> None:
+    page = tmp_path / "page.txt"
+    shutil.copy(resolve_inputs(None)[0], page)
+    with pytest.raises(OutputError, match="existing file"):
+        run([page], out_dir=page, model=model_path)
+    jsonl = tmp_path / "articles.jsonl"
+    jsonl.write_text('{"headline": "A headline long enough to keep"}\n', encoding="utf-8")
+    with pytest.raises(OutputError, match="overwrite the input articles.jsonl"):
+        run([jsonl], out_dir=tmp_path, model=model_path)
+    assert jsonl.read_text(encoding="utf-8").startswith('{"headline"')
+
+
+def test_missing_model_fails_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model file not found"):
+        run(out_dir=tmp_path / "out", model=tmp_path / "nope.joblib")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input_is_an_input_error(model_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        run([tmp_path / "missing.txt"], out_dir=tmp_path / "out", model=model_path)
+    assert not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
+
+
+def test_dask_backend_is_refused_clearly(model_path: Path) -> None:
+    with pytest.raises(ConfigError, match="run.backend"):
+        run(config=load_config(overrides=["run.backend=dask"]), model=model_path)
+
+
+def test_input_with_only_rejects_writes_them(model_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"headline": ""}\n{"standfirst": "no headline"}\n', encoding="utf-8")
+    result = run([bad], out_dir=tmp_path / "out", model=model_path)
+    assert result.articles == [] and len(result.rejects) == 2
+    assert result.counts["reconciliation"]["ok"] is True
+    assert (tmp_path / "out" / "articles.jsonl").read_text(encoding="utf-8") == ""
+    assert len((tmp_path / "out" / "rejects.jsonl").read_text(encoding="utf-8").splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_same_input_gives_byte_identical_articles(model_path: Path, tmp_path: Path,
+                                                   sample_run: tuple[RunResult, Path]) -> None:
+    _, first = sample_run
+    run(out_dir=tmp_path / "again", model=model_path, n_jobs=1)
+    assert (tmp_path / "again" / "articles.jsonl").read_bytes() == (first / "articles.jsonl").read_bytes()
+    assert (tmp_path / "again" / "rejects.jsonl").read_bytes() == (first / "rejects.jsonl").read_bytes()
