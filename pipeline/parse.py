@@ -174,7 +174,7 @@ _GAP_EXTRA = 1.5      # cost per blank line too many (the commoner drift)
 _GAP_CAP = 3          # a gap off by more than this costs no more (thousands of blank lines)
 _GAP_MAX = 16         # gaps are clipped here before table lookup
 _ORPHAN = 4.0         # a caption not followed by its headline
-_JUNK = 9.0           # a line that is none of the three
+_JUNK = 14.0          # a line that is none of the three (dearer than two maximal gap costs)
 _HEAD_CONT = 4.0      # a headline wrapped onto a second line (rare)
 _STAND_CONT = 3.0     # a standfirst wrapped onto a second line
 _DRIFT_PRIOR = 1.0    # preference for the page's nominal spacing over a shifted one
@@ -418,7 +418,7 @@ def _check_title(lines: Sequence[_Line], file: str, splitter: HeadlineSplitter) 
     without, _, _ = _decode(window, _TABLES[(1, 0)], 0.0, free_start=True)
     # A missing title costs a whole page, so the structure must argue strongly unless the line
     # itself does not look like a name (lower-case start, a sentence, a kicker).
-    margin = 3.0 if title_cost >= 3.0 else 8.0
+    margin = 3.0 if title_cost >= 3.0 else 6.0
     if title_cost >= 6.0 or (len(window) > 1 and without + margin < with_title):
         raise InputError(f"no page title: line {title.number} looks like an article "
                          f"(a page starts with its ICS name): {_snippet(title.text)!r}",
@@ -527,8 +527,10 @@ def _record_slot(file: str, line: int, position: int, headline: Any, standfirst:
     def bad(reason: str) -> Reject:
         return Reject(file, line, reason, _snippet(clean_text(str(headline or ""))) or None)
 
-    if not isinstance(headline, str) or not clean_text(headline):
-        return bad("no headline" if headline in (None, "") else "headline is not text")
+    if headline is None or (isinstance(headline, str) and not clean_text(headline)):
+        return bad("no headline")
+    if not isinstance(headline, str):
+        return bad("headline is not text")
     for name, value in (("standfirst", standfirst), ("caption", caption), ("kicker", kicker),
                         ("series", series)):
         if value is not None and not isinstance(value, str):
