@@ -249,7 +249,7 @@ def _shape(text: str, prefixed: bool) -> tuple[tuple[float, float, float], bool,
     if words > 25:
         head += 1.5
     if words <= 3 and not prefixed:
-        head += 1.5
+        head += 2.5
     if ends_sentence and not text.endswith("..."):
         head += 4.0
     if starts_lower:

@@ -230,13 +230,14 @@ def test_drift_keeps_line_numbers_pointing_at_headlines(seed_texts) -> None:
 def test_wrapped_standfirst_is_joined() -> None:
     page = ("Somerset ICS\n\nmoney coins finance\n\nTrust misses savings target\n\n\n"
             "A trust in the South West has missed its savings target for the\n"
-            "third year running, papers show.\n\n\nNext headline here\n\n\nAnother standfirst sentence here.\n")
+            "third year running, papers show.\n\n\nBoard agrees £3m savings plan\n\n\n"
+            "The integrated care board has agreed a plan to save £3m this year.\n")
     title, slots, rejects = parse_page(page, "p.txt", CFG)
     assert rejects == []
     assert [(s.headline, s.standfirst) for s in slots] == [
         ("Trust misses savings target",
          "A trust in the South West has missed its savings target for the third year running, papers show."),
-        ("Next headline here", "Another standfirst sentence here.")]
+        ("Board agrees £3m savings plan", "The integrated care board has agreed a plan to save £3m this year.")]
 
 
 def test_html_is_stripped_and_entities_unescaped() -> None:
