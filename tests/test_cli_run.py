@@ -1,0 +1,101 @@
+"""``hsj-pipeline run`` as a user meets it: summary, --quiet, --set, and one-line errors with exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.run import resolve_inputs
+from test_run import model_path  # noqa: F401 - shared session fixture
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
+    env["COLUMNS"] = "160"
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env=env)
+
+
+def one_line_error(done: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def page() -> Path:
+    return resolve_inputs(None)[0]
+
+
+def test_run_prints_summary_and_writes_outputs(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    out = tmp_path / "out"
+    done = cli("run", str(page), "--out", str(out), "--model", str(model_path), "--set", "cluster.n_clusters=3")
+    assert done.returncode == 0, done.stderr
+    articles = (out / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["cluster"]["n_clusters"] == 3 and manifest["counts"]["cluster"]["clusters"] == 3
+    for needle in ("articles", "rejects", "clusters", "uncertain", "categories", "reconciled",
+                   "representative headline", str(out / "report.html")):
+        assert needle in done.stdout, needle
+    assert re.search(rf"^\s*articles\s+{len(articles)}\s*$", done.stdout, re.M)
+
+
+def test_quiet_prints_nothing(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    done = cli("run", str(page), "-o", str(tmp_path / "out"), "--model", str(model_path), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
+    assert (tmp_path / "out" / "articles.jsonl").stat().st_size > 0
+
+
+def test_unknown_config_key(tmp_path: Path) -> None:
+    line = one_line_error(cli("run", "--out", str(tmp_path / "o"), "--set", "cluster.nclusters=3"), 3,
+                          "cluster.nclusters", "unknown key")
+    assert not (tmp_path / "o").exists(), line
+
+
+def test_bad_config_value(tmp_path: Path) -> None:
+    one_line_error(cli("run", "--out", str(tmp_path / "o"), "--set", "tag.min_confidence=2"), 3,
+                   "tag.min_confidence")
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    one_line_error(cli("run", "--config", str(tmp_path / "none.toml")), 3, "not found")
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    one_line_error(cli("run", "--out", str(tmp_path / "o"), "--model", str(tmp_path / "m.joblib")), 4,
+                   "m.joblib", "model file not found")
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_equal_to_input(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    before = page.read_bytes()
+    one_line_error(cli("run", str(page), "--out", str(page), "--model", str(model_path)), 5, "existing file")
+    assert page.read_bytes() == before
+
+
+def test_unwritable_output_directory(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    one_line_error(cli("run", str(page), "--out", str(blocker / "out"), "--model", str(model_path)), 5,
+                   "cannot create or write the output directory")
+
+
+def test_missing_input(model_path: Path, tmp_path: Path) -> None:  # noqa: F811
+    one_line_error(cli("run", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o"), "--model",
+                       str(model_path)), 2, "nope.txt", "no such file")
+    assert not [p for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")]
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    done = cli("run", "--debug", "--set", "cluster.nclusters=3")
+    assert done.returncode != 0 and "Traceback" in done.stderr and "ConfigError" in done.stderr
