@@ -62,6 +62,9 @@ def decode_text(data: bytes, file: str) -> str:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
+            if _looks_utf16(data):
+                raise InputError("UTF-16 text without a byte-order mark; re-save the file as UTF-8",
+                                 file=file, line=1) from None
             line = data.count(b"\n", 0, exc.start) + 1
             raise InputError(
                 f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "

@@ -1,0 +1,95 @@
+"""Input reading and atomic writing: every OS or encoding problem is an InputError naming the file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.io import decode_text, read_bytes, read_text, write_lines_atomic, write_text_atomic
+
+
+def test_utf8_with_and_without_bom() -> None:
+    assert decode_text("£5m ‘quoted’\n".encode(), "f") == "£5m ‘quoted’\n"
+    assert decode_text(b"\xef\xbb\xbf" + "£5m\n".encode(), "f") == "£5m\n"
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_needs_a_bom(codec) -> None:
+    text = "Kent and Medway ICS\n\n£5m deal\n"
+    data = text.encode(codec)
+    if codec == "utf-16":
+        assert decode_text(data, "f") == text
+    else:
+        assert decode_text({"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[codec] + data, "f") == text
+        with pytest.raises(InputError, match="UTF-16 text without a byte-order mark"):
+            decode_text(data, "f")
+
+
+def test_latin1_names_byte_and_line() -> None:
+    with pytest.raises(InputError) as info:
+        decode_text("line one\nline two\ncosts £5m\n".encode("latin-1"), "old.txt")
+    err = info.value
+    assert (err.file, err.line) == ("old.txt", 3)
+    assert "0xa3" in err.message and "offset 24" in err.message
+    assert str(err).startswith("old.txt:3: not UTF-8 text")
+
+
+def test_broken_utf16_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="invalid UTF-16"):
+        decode_text(b"\xff\xfe\x00\xd8", "f")  # an unpaired surrogate
+
+
+@pytest.mark.parametrize("data, line, what", [
+    (b"a\nb\x00c", 2, "NUL byte"),
+    (b"a\nb\nc\x07d", 3, "control character 0x07"),
+    (b"\x1b[31mred\x1b[0m", 1, "control character 0x1b"),
+])
+def test_binary_is_refused_with_line(data, line, what) -> None:
+    with pytest.raises(InputError, match=what) as info:
+        decode_text(data, "bin")
+    assert info.value.line == line
+
+
+def test_tabs_form_feeds_and_carriage_returns_are_text() -> None:
+    assert decode_text(b"a\tb\r\nc\x0cd\x0be", "f") == "a\tb\r\nc\x0cd\x0be"
+
+
+def test_read_errors_name_the_file(tmp_path, monkeypatch) -> None:
+    with pytest.raises(InputError, match="no such file") as info:
+        read_bytes(tmp_path / "missing.txt")
+    assert info.value.file == str(tmp_path / "missing.txt")
+    with pytest.raises(InputError, match="is a directory"):
+        read_bytes(tmp_path)
+    path = tmp_path / "f.txt"
+    path.write_text("x", encoding="utf-8")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(InputError, match="permission denied"):
+        read_bytes(path)
+
+
+def test_read_text_round_trip(tmp_path) -> None:
+    path = tmp_path / "page.txt"
+    path.write_bytes(b"\xef\xbb\xbfTitle ICS\r\n\r\nmoney\r\n")
+    assert read_text(path) == "Title ICS\r\n\r\nmoney\r\n"
+
+
+def test_atomic_writes_replace_whole_file_or_nothing(tmp_path) -> None:
+    path = tmp_path / "out" / "a.jsonl"
+    assert write_lines_atomic(path, ["{}", "[]"]) == 2
+    assert path.read_text(encoding="utf-8") == "{}\n[]\n"
+
+    def failing():
+        yield "new"
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_lines_atomic(path, failing())
+    assert path.read_text(encoding="utf-8") == "{}\n[]\n"
+    assert [p.name for p in path.parent.iterdir()] == ["a.jsonl"]  # no temporary left behind
+    write_text_atomic(path, "£\n")
+    assert path.read_bytes() == "£\n".encode()
