@@ -92,7 +92,7 @@ class ParseResult:
 # ---- text normalisation and headline prefixes -------------------------------------------------
 
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--.*?-->")
-_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060\u00ad"))
+_INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad]")
 
 
 def clean_text(text: str) -> str:
@@ -108,8 +108,8 @@ def clean_text(text: str) -> str:
             text = html.unescape(text)
             if "<" in text:
                 text = _TAG.sub(" ", text)
-    if not text.isascii():
-        text = text.translate(_INVISIBLE)
+    if not text.isascii() and _INVISIBLE.search(text):
+        text = _INVISIBLE.sub("", text)
     return " ".join(text.split())
 
 
@@ -216,6 +216,7 @@ class _Line:
     costs: tuple[float, float, float]  # caption, headline, standfirst
     ends_sentence: bool
     starts_lower: bool
+    emit: tuple[float, ...] = ()  # cost of each label, continuations scored against the line before
 
 
 def _shape(text: str, prefixed: bool) -> tuple[tuple[float, float, float], bool, bool]:
@@ -317,16 +318,15 @@ for (_p, _q) in _TRANSITIONS:
     _INTO.setdefault(_q, []).append(_p)
 
 
-def _emission(line: _Line, label: int, prev: _Line | None) -> float:
-    if label <= STAND:
-        return line.costs[label]
-    if label == JUNK:
-        return _JUNK
-    # a continuation: cheap after a line that did not end its sentence, or starting lower-case
+def _continuation_cost(line: _Line, prev: _Line | None) -> float:
+    """A wrapped line: cheap after a line that did not end its sentence, or when it starts lower-case."""
     cost = 0.0 if prev is None or not prev.ends_sentence else 3.0
-    if not line.starts_lower:
-        cost += 1.0
-    return cost
+    return cost if line.starts_lower else cost + 1.0
+
+
+def _compile(tables: dict[tuple[int, int], tuple[float, ...]]) -> list[list[tuple[int, tuple[float, ...]]]]:
+    """For each label, the (previous label, gap-cost row) pairs that may lead into it."""
+    return [[(p, tables[(p, label)]) for p in _INTO[label]] for label in range(6)]
 
 
 def _decode(lines: Sequence[_Line], tables: dict, start_cost: float,
@@ -338,32 +338,34 @@ def _decode(lines: Sequence[_Line], tables: dict, start_cost: float,
     n = len(lines)
     if n == 0:
         return start_cost, [], 0.0
+    into = _COMPILED[id(tables)]
     inf = float("inf")
     best = [inf] * 7
     best[_START] = start_cost
-    back: list[list[int]] = []
-    prev_line: _Line | None = None
+    back: list[tuple[int, ...]] = []
+    labels6 = range(6)
     for i, line in enumerate(lines):
-        gap = min(line.gap, _GAP_MAX)
+        gap = line.gap if line.gap < _GAP_MAX else _GAP_MAX
+        emit = line.emit
         cur = [inf] * 7
         ptr = [-1] * 7
-        for label in range(6):
-            emit = _emission(line, label, prev_line)
+        free = free_start and i == 0
+        for label in labels6:
             top, arg = inf, -1
-            for p in _INTO[label]:
-                b = best[p]
-                if b == inf:
+            for p, row in into[label]:
+                c = best[p]
+                if c == inf:
                     continue
-                c = b + (0.0 if free_start and i == 0 else tables[(p, label)][gap])
+                if not free:
+                    c += row[gap]
                 if c < top:
                     top, arg = c, p
-            cur[label] = top + emit
+            cur[label] = top + emit[label]
             ptr[label] = arg
-        back.append(ptr)
+        back.append(tuple(ptr))
         best = cur
-        prev_line = line
     final, last = inf, -1
-    for label in range(6):
+    for label in labels6:
         c = best[label] + _END_COST.get(label, 0.0)
         if c < final:
             final, last = c, label
@@ -378,6 +380,9 @@ def _decode(lines: Sequence[_Line], tables: dict, start_cost: float,
     return final, labels, gap_cost
 
 
+_COMPILED = {id(t): _compile(t) for t in _TABLES.values()}
+
+
 def _page_lines(text: str, splitter: HeadlineSplitter) -> list[_Line]:
     """Non-blank lines (after normalisation) with their 1-based numbers and preceding gaps."""
     out: list[_Line] = []
@@ -388,7 +393,10 @@ def _page_lines(text: str, splitter: HeadlineSplitter) -> list[_Line]:
             gap += 1
             continue
         costs, ends, lower = _shape(line, splitter.has_prefix(line))
-        out.append(_Line(number, line, gap, costs, ends, lower))
+        item = _Line(number, line, gap, costs, ends, lower)
+        cont = _continuation_cost(item, out[-1] if out else None)
+        item.emit = (*costs, cont, cont, _JUNK)
+        out.append(item)
         gap = 0
     return out
 
@@ -412,7 +420,7 @@ def _check_title(lines: Sequence[_Line], file: str, splitter: HeadlineSplitter) 
         raise InputError(f"no page title: line {title.number} has {len(title.text)} characters "
                          f"(a title names the ICS, at most {MAX_TITLE_CHARS})",
                          file=file, line=title.number)
-    window = lines[:12]
+    window = lines[:10]
     title_cost = _title_cost(title.text, splitter.has_prefix(title.text))
     with_title, _, _ = _decode(window[1:], _TABLES[(1, 0)], title_cost)
     without, _, _ = _decode(window, _TABLES[(1, 0)], 0.0, free_start=True)
@@ -762,7 +770,8 @@ class ArticleMerger:
         """Merge one slot: a new article, or one more system and source on an existing one."""
         self.slots += 1
         ident = identity_headline(slot.headline, slot.series)
-        key = normalise_key(ident) + "\n" + normalise_key(slot.standfirst)
+        # a derived id is a hash of the normalised texts, so only a given id needs the texts checked
+        key = normalise_key(ident) + "\n" + normalise_key(slot.standfirst) if slot.id else ""
         art_id = slot.id or article_id(ident, slot.standfirst)
         source = Source(slot.file, slot.line, slot.position)
         systems = [slot.system] if slot.system else (slot.systems or [])
@@ -772,9 +781,11 @@ class ArticleMerger:
                 id=art_id, headline=slot.headline, standfirst=slot.standfirst, caption=slot.caption,
                 kicker=slot.kicker, series=slot.series, systems=list(dict.fromkeys(systems)),
                 sources=[source])
-            self._keys[art_id] = key
+            if key:
+                self._keys[art_id] = key
             return
-        if self._keys[art_id] != key:
+        if slot.id and key != (self._keys.get(art_id) or normalise_key(
+                identity_headline(article.headline, article.series)) + "\n" + normalise_key(article.standfirst)):
             self.rejects.append(Reject(
                 slot.file, slot.line,
                 f"id {art_id!r} is already used by a different article "

@@ -39,7 +39,8 @@ def _sentence(words: list[str]) -> str:
 headline_st = st.builds(
     lambda prefix, words: prefix + _sentence(words),
     st.sampled_from(["", "", "", "Exclusive: ", "Revealed: "]),
-    st.lists(st.sampled_from(WORDS), min_size=4, max_size=14))
+    st.lists(st.sampled_from(WORDS), min_size=4, max_size=14),
+).filter(lambda h: len(h) >= 20)  # real headlines; "A A A A" is as much a caption as a headline
 standfirst_st = st.lists(st.sampled_from(WORDS), min_size=14, max_size=40).map(lambda w: _sentence(w) + ".")
 caption_st = st.lists(st.sampled_from(LOWER), min_size=1, max_size=5).map(" ".join)
 
