@@ -26,6 +26,8 @@ PALETTE = {
 EXTRA_COLOURS = ("#117733", "#882255", "#44AA99", "#999933", "#AA4499", "#661100")
 NONE_COLOUR = "#D0D0D0"
 MAX_POINTS = 5000
+MAX_MAP_LABELS = 12
+MAX_LABEL_CHARS = 42
 MAX_SYSTEMS = 60
 MAX_CLUSTERS = 100
 MAX_UNCERTAIN = 200
@@ -131,8 +133,9 @@ def _systems_chart(articles: Sequence[Any], categories: Sequence[str], colours: 
         y = i * row_h + 4
         total = sum(mix.values())
         parts = [(c, mix.get(c, 0)) for c in categories] + [("(untagged)", mix.get(None, 0))]
+        short = system if len(system) <= MAX_LABEL_CHARS else system[:MAX_LABEL_CHARS - 1].rstrip() + "…"
         rows.append(f'<text x="{label_w - 10}" y="{y + bar_h * 0.72:.1f}" text-anchor="end" class="lab">'
-                    f'{_e(system)}<title>{_e(system)}</title></text>')
+                    f'{_e(short)}<title>{_e(system)}</title></text>')
         rows.append(_stack_bar(parts, colours, bar_w * total / biggest, bar_h, label_w, y, total))
         rows.append(f'<text x="{label_w + bar_w * total / biggest + 6:.1f}" y="{y + bar_h * 0.72:.1f}" '
                     f'class="val">{total}</text>')
@@ -180,6 +183,15 @@ def _ellipse(points: list[tuple[float, float]], cid: Any) -> str:
             f'<title>cluster {_e(cid)}: {n} articles</title></ellipse>')
 
 
+def _limits(values: list[float]) -> tuple[float, float]:
+    """Axis range from the 1st to the 99th percentile plus a 4% margin (all values if few)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    lo, hi = (ordered[0], ordered[-1]) if n < 200 else (ordered[n // 100], ordered[-1 - n // 100])
+    margin = (hi - lo) * 0.04
+    return lo - margin, hi + margin
+
+
 def _place_label(text: str, x: float, y: float, placed: list[tuple[str, float, float, float]],
                  width: float, height: float) -> tuple[str, float, float, float]:
     """Put a label at (x, y), moved down/up in steps until it overlaps no earlier label."""
@@ -201,13 +213,16 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
     xy = [(float(coords[i][0]), float(coords[i][1])) for i in range(n)]
     keep = _sample(n, MAX_POINTS, seed)
     W, H, pad = 1100, 620, 30
-    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    # robust axes: the 1st..99th percentiles fill the plot, the few beyond sit on its edge, so a
+    # handful of outlying articles cannot squeeze everything else into a corner
+    x0, x1 = _limits([p[0] for p in xy])
+    y0, y1 = _limits([p[1] for p in xy])
     sx = (W - 2 * pad) / ((x1 - x0) or 1.0)
     sy = (H - 2 * pad) / ((y1 - y0) or 1.0)
 
     def px(p: tuple[float, float]) -> tuple[float, float]:
-        return pad + (p[0] - x0) * sx, H - pad - (p[1] - y0) * sy
+        x = pad + (min(max(p[0], x0), x1) - x0) * sx
+        return x, H - pad - (min(max(p[1], y0), y1) - y0) * sy
 
     shapes, placed = [], []
     by_cluster: dict[int, list[int]] = defaultdict(list)
@@ -215,13 +230,14 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
         if a.cluster is not None and a.cluster >= 0:
             by_cluster[a.cluster].append(i)
     terms = {_get(c, "id"): list(_get(c, "terms", []) or []) for c in clusters}
-    for cid in sorted(by_cluster, key=lambda c: -len(by_cluster[c])):
+    for rank, cid in enumerate(sorted(by_cluster, key=lambda c: (-len(by_cluster[c]), c))):
         members = [px(xy[i]) for i in by_cluster[cid]]
         shapes.append(_ellipse(members, cid))
         cx = sum(p[0] for p in members) / len(members)
         cy = sum(p[1] for p in members) / len(members)
         words = ", ".join(terms.get(cid, [])[:2])
-        text = f"{cid}" + (f" · {words}" if words else "")
+        # the largest clusters get their terms; the rest just their id (the table has the terms)
+        text = f"{cid}" + (f" · {words}" if words and rank < MAX_MAP_LABELS else "")
         placed.append(_place_label(text, cx, cy, placed, W, H))
     labels = []
     for text, lx, ly, w in placed:

@@ -37,6 +37,7 @@ STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 OUTPUT_FILES = ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.joblib", "run.json")
 LOCK_NAME = ".lock"
+TAG_CHUNK = 5000  # articles per tagging call (progress granularity)
 STAGING_PREFIX = ".staging-"
 COMPLETE_MARKER = "COMPLETE"
 # Libraries whose versions change results; recorded in run.json so a run can be reproduced.
@@ -378,6 +379,17 @@ def _counts_of(result: Any) -> dict[str, Any]:
     return dict(counts) if isinstance(counts, dict) else {}
 
 
+def _add_counts(total: dict[str, Any], part: Any) -> None:
+    """Sum a stage's counts dict into ``total`` (nested dicts summed key by key)."""
+    for key, value in (part if isinstance(part, dict) else _counts_of(part)).items():
+        if isinstance(value, dict):
+            _add_counts(total.setdefault(key, {}), value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value
+        else:
+            total[key] = value
+
+
 def reconcile(counts: dict[str, Any], n_articles: int) -> dict[str, Any]:
     """Check that every slot read is accounted for and that no stage lost or added an article."""
     parse = counts.get("parse", {})
@@ -518,10 +530,14 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
         classifier = load_classifier(model_path)
-        tag_counts = tag_articles(articles, classifier, config.tag)
-        counts["tag"] = {"articles": len(articles),
-                         **(dict(tag_counts) if isinstance(tag_counts, dict) else _counts_of(tag_counts))}
-        progress.advance("tag", len(articles))
+        tag_counts: dict[str, Any] = {}
+        # tagging is per article (a headline scores the same alone or in a batch), so chunks only
+        # give progress and bound memory; the counts are summed
+        for begin in range(0, len(articles), TAG_CHUNK):
+            chunk = articles[begin:begin + TAG_CHUNK]
+            _add_counts(tag_counts, tag_articles(chunk, classifier, config.tag))
+            progress.advance("tag", len(chunk))
+        counts["tag"] = {"articles": len(articles), **tag_counts}
         timings["tag"] = time.perf_counter() - t0
         progress.finish("tag", timings["tag"])
     else:
