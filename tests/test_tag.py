@@ -203,8 +203,15 @@ def test_tag_articles_fills_fields_and_flags_uncertain(fitted: CategoryClassifie
         assert list(article.scores) == fitted.classes_.tolist()
         assert article.confidence == max(article.scores.values())
         assert article.confidence == round(article.confidence, 4)
-    counts = tag_articles(articles, fitted, TagConfig(min_confidence=1.0))
-    assert counts["uncertain"] == len(articles) and all(a.uncertain for a in articles)
+    unseen = [Article(id=f"u{i}", headline=h) for i, h in enumerate(
+        ["Chair steps down", "Budget row", "Nurses strike", "Weather warning issued for weekend",
+         "Board papers published late", "Trust deficit grows as chief quits"])]
+    tag_articles(unseen, fitted, TagConfig())
+    threshold = sorted(a.confidence for a in unseen)[3]
+    counts = tag_articles(unseen, fitted, TagConfig(min_confidence=threshold))
+    assert 0 < counts["uncertain"] == sum(a.confidence < threshold for a in unseen) < len(unseen)
+    assert all(a.uncertain == (a.confidence < threshold) for a in unseen)
+    assert all(a.category == max(a.scores, key=a.scores.get) for a in unseen)
     assert tag_articles([], fitted, TagConfig()) == {"categories": {c: 0 for c in fitted.classes_},
                                                      "uncertain": 0, "tagged": 0}
 

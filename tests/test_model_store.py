@@ -1,0 +1,244 @@
+"""Model store: categories file, labels files, save/load with model card and the trust checks."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import CATEGORIES_FILE, DEFAULT_MODEL
+from pipeline.errors import ConfigError, InputError, ModelError
+from pipeline.io import sha256_file
+from pipeline.model_store import card_path, load_categories, load_classifier, read_card, \
+    read_labels, save_classifier
+from pipeline.tag import CategoryClassifier
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEEDS = REPO_ROOT / "data" / "labels" / "seeds.jsonl"
+TAXONOMY = ["finance", "performance", "leadership", "workforce", "governance", "quality",
+            "services", "digital", "policy"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeds() -> tuple[list, list]:
+    data = read_labels([SEEDS], categories=TAXONOMY)
+    return data.items, data.labels
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, seeds) -> Path:
+    items, labels = seeds
+    path = tmp_path_factory.mktemp("model") / "clf.joblib"
+    clf = CategoryClassifier().fit(items, labels)
+    save_classifier(clf, path, training_files=[{"name": "seeds.jsonl", "sha256": sha256_file(SEEDS),
+                                                "examples": len(items)}],
+                    metrics={"macro_f1": 0.5}, counts={"x": 1})
+    return path
+
+
+def copy_model(src: Path, dst_dir: Path, name: str = "clf.joblib") -> Path:
+    dst = dst_dir / name
+    dst.write_bytes(src.read_bytes())
+    card = json.loads(card_path(src).read_text())
+    card["artefact"] = name
+    card_path(dst).write_text(json.dumps(card))
+    return dst
+
+
+# -- categories -------------------------------------------------------------------------------
+
+
+def test_categories_file_mirrors_the_taxonomy() -> None:
+    categories = load_categories()
+    assert list(categories) == TAXONOMY
+    for name, cat in categories.items():
+        assert len(cat["description"]) > 40, name
+        assert len(cat["lexicon"]) >= 40, name
+        assert len(set(cat["lexicon"])) == len(cat["lexicon"]), f"duplicate terms in {name}"
+
+
+def test_bad_categories_file_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text('[categories.finance]\nlexicon = ["ok", 3]\n')
+    with pytest.raises(ConfigError, match=r"categories\.finance\.lexicon"):
+        load_categories(bad)
+    bad.write_text('[categories.finance]\nwords = []\n')
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_categories(bad)
+    bad.write_text("[categories\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_categories(bad)
+
+
+# -- labels files ----------------------------------------------------------------------------------
+
+
+def test_read_labels_seeds_has_79_taxonomy_labels(seeds) -> None:
+    items, labels = seeds
+    assert len(items) == 79 and set(labels) <= set(TAXONOMY)
+    assert all(isinstance(i["headline"], str) and i["headline"] for i in items)
+
+
+def test_unknown_category_names_file_line_and_valid_ones(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "l.jsonl", [{"headline": "a", "category": "finance"},
+                                             {"headline": "b", "category": "sport"}])
+    with pytest.raises(InputError) as info:
+        read_labels([path], categories=TAXONOMY)
+    message = str(info.value)
+    assert f"{path}:2" in message and "'sport'" in message and "finance, performance" in message
+    # any label set is accepted when no taxonomy is given (benchmarks)
+    assert read_labels([path]).labels == ["finance", "sport"]
+
+
+@pytest.mark.parametrize("row, problem", [({"category": "finance"}, "headline"),
+                                          ({"headline": "a"}, "'category'"),
+                                          ({"headline": " ", "category": "finance"}, "headline"),
+                                          ({"headline": "a", "standfirst": 1, "category": "finance"},
+                                           "standfirst")])
+def test_missing_fields_name_file_and_line(tmp_path: Path, row: dict, problem: str) -> None:
+    path = write_jsonl(tmp_path / "l.jsonl", [{"headline": "ok", "category": "finance"}, row])
+    with pytest.raises(InputError, match=rf"l\.jsonl:2: .*{problem}"):
+        read_labels([path], categories=TAXONOMY)
+
+
+def test_invalid_json_and_conflicting_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "l.jsonl"
+    path.write_text('{"headline": "a", "category": "finance"}\n{not json}\n')
+    with pytest.raises(InputError, match=r"l\.jsonl:2: not valid JSON"):
+        read_labels([path])
+    write_jsonl(path, [{"headline": "Same text", "category": "finance"},
+                       {"headline": "same  text", "category": "finance"}])
+    data = read_labels([path])
+    assert data.labels == ["finance"] and data.duplicates == 1
+    write_jsonl(path, [{"headline": "Same text", "category": "finance"},
+                       {"headline": "same text", "category": "policy"}])
+    with pytest.raises(InputError, match=r"l\.jsonl:2: .*'policy'.*'finance'.*l\.jsonl:1"):
+        read_labels([path])
+
+
+# -- save and load ----------------------------------------------------------------------------------
+
+
+def test_save_writes_card_and_load_round_trips(saved: Path, seeds) -> None:
+    card = json.loads(card_path(saved).read_text())
+    assert card["artefact"] == "clf.joblib"
+    assert card["artefact_sha256"] == sha256_file(saved)
+    assert card["labels"] == sorted(set(seeds[1]))
+    assert card["training_data"]["files"][0]["sha256"] == sha256_file(SEEDS)
+    assert len(card["training_data"]["combined_sha256"]) == 64
+    for lib in ("python", "scikit-learn", "spacy", "spacy-lookups-data", "numpy", "scipy", "joblib",
+                "hsj-pipeline"):
+        assert card["versions"][lib]
+    clf = load_classifier(saved)
+    original = CategoryClassifier().fit(*seeds)
+    assert clf.predict(seeds[0]).tolist() == original.predict(seeds[0]).tolist()
+
+
+def test_artefact_bytes_are_deterministic(tmp_path: Path, seeds) -> None:
+    a = save_classifier(CategoryClassifier().fit(*seeds), tmp_path / "a.joblib")
+    b = save_classifier(CategoryClassifier().fit(*seeds), tmp_path / "b.joblib")
+    assert a["artefact_sha256"] == b["artefact_sha256"]
+
+
+def test_tampered_artefact_is_refused(saved: Path, tmp_path: Path) -> None:
+    path = copy_model(saved, tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256 .* does not match"):
+        load_classifier(path)
+
+
+def test_corrupt_artefact_with_matching_card_is_a_model_error(saved: Path, tmp_path: Path) -> None:
+    path = copy_model(saved, tmp_path)
+    path.write_bytes(b"not a pickle at all")
+    card = json.loads(card_path(path).read_text())
+    card["artefact_sha256"] = sha256_file(path)
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="cannot load the model"):
+        load_classifier(path)
+
+
+def test_missing_card_missing_file_and_wrong_paths(saved: Path, tmp_path: Path) -> None:
+    path = copy_model(saved, tmp_path)
+    card_path(path).unlink()
+    with pytest.raises(ModelError, match="model card clf.json not found"):
+        load_classifier(path)
+    with pytest.raises(ModelError, match="not found.*hsj-pipeline train"):
+        load_classifier(tmp_path / "nothing.joblib")
+    (tmp_path / "dir.joblib").mkdir()
+    with pytest.raises(ModelError, match="not a regular file"):
+        load_classifier(tmp_path / "dir.joblib")
+    other = tmp_path / "model.pkl"
+    other.write_bytes(saved.read_bytes())
+    with pytest.raises(ModelError, match=r"\.joblib"):
+        load_classifier(other)
+
+
+def test_symlink_and_card_for_another_file_are_refused(saved: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.joblib"
+    os.symlink(saved, link)
+    card_path(link).write_text(card_path(saved).read_text())
+    with pytest.raises(ModelError, match="symlink"):
+        load_classifier(link)
+    renamed = tmp_path / "renamed.joblib"
+    renamed.write_bytes(saved.read_bytes())
+    card_path(renamed).write_text(card_path(saved).read_text())  # card still says clf.joblib
+    with pytest.raises(ModelError, match="card is for 'clf.joblib', not 'renamed.joblib'"):
+        load_classifier(renamed)
+
+
+def test_other_sklearn_version_names_the_fix(saved: Path, tmp_path: Path) -> None:
+    path = copy_model(saved, tmp_path)
+    card = json.loads(card_path(path).read_text())
+    card["versions"]["scikit-learn"] = "1.4.2"
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"trained with scikit-learn 1\.4\.2.*hsj-pipeline train"):
+        load_classifier(path)
+    card["format_version"] = 99
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="format 99"):
+        read_card(path)
+
+
+def test_save_refuses_other_suffix(tmp_path: Path, seeds) -> None:
+    with pytest.raises(ModelError, match=r"\.joblib"):
+        save_classifier(CategoryClassifier().fit(*seeds), tmp_path / "m.pkl")
+
+
+# -- the shipped model ------------------------------------------------------------------------------
+
+
+def test_shipped_model_loads_matches_card_and_is_sensible(seeds) -> None:
+    assert DEFAULT_MODEL.is_file(), "models/category_classifier.joblib is missing; run hsj-pipeline train"
+    card = read_card(DEFAULT_MODEL)
+    assert card["artefact_sha256"] == sha256_file(DEFAULT_MODEL)
+    assert DEFAULT_MODEL.stat().st_size < 5 * 1024 * 1024
+    assert card["labels"] == sorted(TAXONOMY)
+    assert card["examples_per_class"] and min(card["examples_per_class"].values()) >= 10
+    cv = card["cross_validation"]
+    assert cv["folds"] >= 5 and cv["macro_f1"] >= 0.7 and cv["accuracy"] >= 0.75
+    clf = load_classifier()
+    items, labels = seeds
+    # the seeds are in the training data: this checks the artefact works, not its quality
+    agree = sum(p == t for p, t in zip(clf.predict(items), labels)) / len(labels)
+    assert agree >= 0.85
+
+
+def test_shipped_model_loads_in_a_fresh_process_with_same_predictions(seeds) -> None:
+    items = [i["headline"] for i in seeds[0][:10]]
+    code = ("import json, sys; from pipeline import load_classifier; clf = load_classifier(); "
+            "print(json.dumps(clf.predict_proba(json.loads(sys.stdin.read())).round(6).tolist()))")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(items), capture_output=True,
+                         text=True, check=True, cwd=REPO_ROOT)
+    fresh = json.loads(out.stdout)
+    here = load_classifier().predict_proba(items).round(6).tolist()
+    assert fresh == here
