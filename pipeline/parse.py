@@ -101,6 +101,8 @@ def clean_text(text: str) -> str:
     Pages and CSVs come from scrapes, so ``<b>`` and ``&amp;`` are artefacts, not content. Curly
     quotes, dashes and £ are kept: normalising those is the clean stage's job.
     """
+    if text.isascii() and "<" not in text and "&" not in text:
+        return " ".join(text.split())
     if "<" in text or "&" in text:
         if "<" in text:
             text = _TAG.sub(" ", text)
@@ -126,6 +128,7 @@ class HeadlineSplitter:
         names = sorted({*self.kickers, *self.series}, key=len, reverse=True)
         alternation = "|".join(re.escape(n) for n in names) or r"(?!)"
         self._prefix = re.compile(rf"({alternation})\s*:\s*(?=\S)", re.IGNORECASE)
+        self._span = max(map(len, names), default=0) + 3  # where the colon of a prefix can be
 
     def split(self, headline: str) -> tuple[str, str | None, str | None]:
         """Return ``(topical headline, kicker, series)``; at most one of each prefix is taken."""
@@ -146,7 +149,7 @@ class HeadlineSplitter:
 
     def has_prefix(self, text: str) -> bool:
         """Whether a line opens with a configured kicker or series (a strong headline sign)."""
-        return self._prefix.match(text) is not None
+        return ":" in text[: self._span] and self._prefix.match(text) is not None
 
 
 def identity_headline(headline: str, series: str | None) -> str:
@@ -388,8 +391,11 @@ def _page_lines(text: str, splitter: HeadlineSplitter) -> list[_Line]:
     out: list[_Line] = []
     gap = 0
     for number, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        if not raw or raw.isspace():
+            gap += 1
+            continue
         line = clean_text(raw)
-        if not line:
+        if not line:  # only tags or invisible characters
             gap += 1
             continue
         costs, ends, lower = _shape(line, splitter.has_prefix(line))
