@@ -20,6 +20,13 @@ from .errors import InputError, OutputError
 MAX_INPUT_BYTES = 2 * 1024**3
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
@@ -118,6 +125,7 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO]:
         raise OutputError(f"cannot write here: {exc.strerror or exc}", file=str(path)) from None
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         encoding = None if "b" in mode else "utf-8"
         newline = None if "b" in mode else "\n"
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
