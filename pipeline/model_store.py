@@ -29,6 +29,20 @@ if TYPE_CHECKING:
     from .tag import CategoryClassifier
 
 CARD_FORMAT = 1
+# Texts whose cleaned tokens fingerprint the clean stage (phrases, money, acronyms, quotes, case):
+# if the clean code or configs/normalise.toml changes what a saved model's vocabulary was built
+# from, loading refuses rather than predicting from silently different tokens.
+PROBE_TEXTS = (
+    "Exclusive: NHS England claws back £20m from ICBs as waiting lists grow",
+    "Trusts\u2019 \u2018significant concern\u2019 over A&E four-hour target and 52-week waits",
+    "ICSs and ICBs face 3.5% efficiency savings; CQC rates maternity unit inadequate",
+    "Chief executive steps down as the integrated care board appoints interim chair",
+    "BMA resident doctors strike over pay; electronic patient record go-live delayed",
+    "Secretary of state announces ten-year plan and abolition of NHS England",
+    "Provider collaborative takes over community services contract from private sector",
+    "Judicial review of procurement decision; conflict of interest at board meeting",
+    "Record numbers of GPs unemployed as practices freeze recruitment",
+)
 _VERSIONED = ("scikit-learn", "spacy", "spacy-lookups-data", "numpy", "scipy", "joblib",
               "hsj-pipeline")
 
@@ -161,6 +175,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def clean_fingerprint(clf: "CategoryClassifier") -> str:
+    """SHA-256 of the classifier's cleaner output on :data:`PROBE_TEXTS`."""
+    tokens = clf.cleaner_.tokens(list(PROBE_TEXTS))
+    return hashlib.sha256(json.dumps(tokens, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def card_path(path: Path) -> Path:
     """The model card beside an artefact: ``x.joblib`` -> ``x.json``."""
     return Path(path).with_suffix(".json")
@@ -198,6 +218,7 @@ def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL,
         "training_data": {"files": files, "combined_sha256": combined.hexdigest()},
         "params": _jsonable(clf.get_params()),
         "lexicon_terms": {c: len(v) for c, v in (clf.lexicon_ or {}).items()},
+        "clean_fingerprint": clean_fingerprint(clf),
         "cross_validation": metrics or {},
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -252,8 +273,8 @@ def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
 
     Refuses (with :class:`~pipeline.errors.ModelError`) a missing file, a symlink or non-regular
     file, a name not ending in ``.joblib``, a missing or mismatched card, a SHA-256 mismatch, a
-    model trained with another scikit-learn minor version, and anything that does not unpickle
-    into a classifier with the card's labels.
+    model trained with another scikit-learn minor version, anything that does not unpickle into a
+    classifier with the card's labels, and a model whose clean stage now gives other tokens.
     """
     import joblib
 
@@ -291,4 +312,8 @@ def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
         raise ModelError(f"file holds a {type(clf).__name__}, not a CategoryClassifier", file=str(path))
     if [str(c) for c in clf.classes_] != list(card["labels"]):
         raise ModelError("the model's labels differ from its card's; refusing to load", file=str(path))
+    if card.get("clean_fingerprint") != clean_fingerprint(clf):
+        raise ModelError("the clean stage (pipeline/clean.py or configs/normalise.toml) now turns text "
+                         "into different tokens than when this model was trained, so its predictions "
+                         f"would be off; {fix}", file=str(path))
     return clf

@@ -6,14 +6,13 @@ depends on the batch it came in.
 """
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from .clean import repair_text
 from .errors import InputError
 from .records import normalise_key
 
@@ -29,30 +28,6 @@ class TextInputError(InputError, ValueError):
 
 class ItemTypeError(InputError, TypeError):
     """An item to classify that is neither a string nor a mapping (a TypeError too)."""
-
-
-_ENTITY_NO_AMP = re.compile(r"(?<![&\w])#(\d{2,5});")
-_BACKSLASH = re.compile(r"\\+")
-
-
-def _entity_char(match: re.Match) -> str:
-    code = int(match.group(1))
-    return chr(code) if code < 0x110000 else " "
-
-
-def repair_text(text: str) -> str:
-    """Undo scraping damage seen in news corpora: HTML entities (with or without '&'), backslashes.
-
-    AG News writes "$10" as " #36;10" and joins lines with a backslash; HSJ pages are clean, so
-    this is a no-op for them.
-    """
-    if "&" in text:
-        text = html.unescape(text)
-    if "#" in text:
-        text = _ENTITY_NO_AMP.sub(_entity_char, text)
-    if "\\" in text:
-        text = _BACKSLASH.sub(" ", text)
-    return text
 
 
 def _strip_prefix(headline: str, names: Iterable[str]) -> tuple[str, bool]:
@@ -118,12 +93,12 @@ def item_texts(X: Any, *, series_names: Sequence[str] = DEFAULT_SERIES,
         else:
             raise ItemTypeError(f"item {i}: expected a headline string or a mapping with "
                                 f"'headline', got {type(item).__name__}", key=f"item {i}")
-    return [repair_text(t) for t in texts]
+    return texts
 
 
 def char_text(text: str) -> str:
-    """Lower-cased, quote- and space-normalised text for the character n-grams."""
-    return normalise_key(text)
+    """Repaired (clean stage), lower-cased, quote- and space-normalised text for character n-grams."""
+    return normalise_key(repair_text(text))
 
 
 class WordNgrams:

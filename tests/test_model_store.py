@@ -209,6 +209,16 @@ def test_other_sklearn_version_names_the_fix(saved: Path, tmp_path: Path) -> Non
         read_card(path)
 
 
+def test_changed_clean_stage_is_detected(saved: Path, tmp_path: Path) -> None:
+    path = copy_model(saved, tmp_path)
+    card = json.loads(card_path(path).read_text())
+    assert len(card["clean_fingerprint"]) == 64
+    card["clean_fingerprint"] = "0" * 64
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="clean stage .* different tokens.*hsj-pipeline train"):
+        load_classifier(path)
+
+
 def test_save_refuses_other_suffix(tmp_path: Path, seeds) -> None:
     with pytest.raises(ModelError, match=r"\.joblib"):
         save_classifier(CategoryClassifier().fit(*seeds), tmp_path / "m.pkl")

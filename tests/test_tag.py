@@ -13,7 +13,7 @@ from pipeline.records import Article
 from pipeline.tag import CategoryClassifier, cross_validate_classifier, evaluate_predictions, \
     tag_articles, tag_items
 from pipeline.tag_features import ItemTypeError, LexiconMatcher, TextInputError, article_text, \
-    item_texts, repair_text
+    char_text, item_texts
 
 # Small hand-written training set (three categories, varied wording).
 DATA = {
@@ -129,11 +129,9 @@ def test_article_text_strips_kickers_and_series_labels() -> None:
     assert article_text("Exclusive policy shift", None) == "Exclusive policy shift"
 
 
-def test_repair_text_fixes_scraped_entities() -> None:
-    assert repair_text("a #36;10 million deal") == "a $10 million deal"
-    assert repair_text("profits &lt;b&gt;up&lt;/b&gt; &amp; more") == "profits <b>up</b> & more"
-    assert repair_text("second\\team") == "second team"
-    assert repair_text("issue #1 stays") == "issue #1 stays"
+def test_char_text_repairs_scraped_text_like_the_clean_stage() -> None:
+    assert char_text("A  #36;10 million\\deal &amp; more") == "a $10 million deal & more"
+    assert char_text("Trust\u2019s \u201cbig\u201d\u00a0plan") == "trust's \"big\" plan"
 
 
 @pytest.mark.parametrize("bad, index", [(["ok text", "   "], 1), (["ok", ""], 1),
