@@ -252,3 +252,15 @@ def test_shipped_model_loads_in_a_fresh_process_with_same_predictions(seeds) -> 
     fresh = json.loads(out.stdout)
     here = load_classifier().predict_proba(items).round(6).tolist()
     assert fresh == here
+
+
+def test_run_stage_tags_like_the_public_api() -> None:
+    from pipeline import run
+    from pipeline.tag import article_item, tag_items
+
+    result = run()
+    assert result.articles and all(a.category for a in result.articles)
+    expected = tag_items([article_item(a) for a in result.articles], load_classifier())
+    got = [{"category": a.category, "confidence": a.confidence, "uncertain": a.uncertain,
+            "scores": a.scores} for a in result.articles]
+    assert got == expected
