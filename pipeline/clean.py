@@ -44,7 +44,8 @@ _QUOTES = str.maketrans({
 })
 _NAMED_BARE = {"quot": '"', "amp": "&", "lt": "<", "gt": ">", "apos": "'", "nbsp": " "}
 # "#39;" and "quot;" left behind when a scraper dropped the "&" of an HTML entity.
-_BARE_NUMERIC = re.compile(r"(?<![&\w])#(x[0-9a-fA-F]{1,5}|\d{1,6});")
+# Scrapers often turned the "&" into a space ("Google #39;s"): that space goes with the entity.
+_BARE_NUMERIC = re.compile(r"(?:(?<=\S) )?(?<![&\w])#(x[0-9a-fA-F]{1,5}|\d{1,6});")
 _BARE_NAMED = re.compile(r"(?<![&\w])(quot|amp|lt|gt|apos|nbsp);")
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b",

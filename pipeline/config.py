@@ -58,8 +58,8 @@ class VectoriseConfig:
     """Options of the TF-IDF stage."""
 
     ngram_min: int = 1
-    ngram_max: int = 2
-    min_df: float = 1
+    ngram_max: int = 1
+    min_df: float = 2
     max_df: float = 0.9
     sublinear_tf: bool = True
     headline_weight: float = 2.0
@@ -82,6 +82,9 @@ class ClusterConfig:
     min_cluster_size: int = 3
     exact_max: int = 20000
     outlier_similarity: float = 0.3
+    refine: str = "nb"
+    refine_alpha: float = 0.3
+    refine_max_iter: int = 20
 
 
 @dataclass
@@ -184,6 +187,8 @@ def validate(config: Config) -> None:
     if c.cluster.method not in ("kmeans", "agglomerative", "hdbscan"):
         raise ConfigError(f"expected kmeans, agglomerative or hdbscan, got {c.cluster.method!r}",
                           key="cluster.method")
+    if c.cluster.refine not in ("none", "nb"):
+        raise ConfigError(f"expected none or nb, got {c.cluster.refine!r}", key="cluster.refine")
     if isinstance(c.cluster.n_clusters, str) and c.cluster.n_clusters != "auto":
         raise ConfigError(f"expected \"auto\" or an integer, got {c.cluster.n_clusters!r}",
                           key="cluster.n_clusters")

@@ -1,0 +1,242 @@
+"""Clean stage: the spaCy traps from the conventions, domain normalisation, repair, blurbs."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from pipeline.clean import (TextCleaner, article_text, clean_articles, find_blurbs, parse_amounts,
+                            repair_text, split_tokens)
+from pipeline.config import CleanConfig
+from pipeline.errors import ConfigError
+from pipeline.records import Article
+
+
+@pytest.fixture(scope="module")
+def cleaner() -> TextCleaner:
+    return TextCleaner()
+
+
+def toks(cleaner: TextCleaner, text: str) -> list[str]:
+    return cleaner.tokens([text])[0]
+
+
+# ---- spaCy traps (docs: conventions "spaCy without a downloaded model") ------------------------
+
+def test_lookup_case_trap_capitalised_plural_is_lemmatised(cleaner):
+    assert toks(cleaner, "Trusts") == ["trust"]
+    assert toks(cleaner, "Trusts warn trusts") == ["trust", "warn", "trust"]
+
+
+def test_as_does_not_become_a(cleaner):
+    out = toks(cleaner, "NHSE acts as performance deteriorates")
+    assert "a" not in out and "as" not in out
+    assert out == ["nhs_england", "act", "performance", "deteriorate"]
+
+
+def test_money_is_one_token_and_m_is_not_be(cleaner):
+    out = toks(cleaner, "Funding cuts of up to £20m and £1.7m")
+    assert out == ["fund", "cut", "£m", "£m"]
+    assert "be" not in out and "m" not in out and "20" not in out
+
+
+def test_money_magnitudes(cleaner):
+    assert toks(cleaner, "£1bn gap, £240,000 salary, £9 fee") == ["£bn", "gap", "£k", "salary", "£", "fee"]
+
+
+def test_acronym_plurals_reduce(cleaner):
+    assert toks(cleaner, "ICSs and ICBs") == ["ics", "icb"]
+    assert toks(cleaner, "GPs") == ["gp"]
+    assert toks(cleaner, "CCGs") == ["ccg"]  # general rule, not a list
+
+
+def test_curly_quotes_and_nbsp_match_plain(cleaner):
+    curly = "Trust\u2019s \u2018leadership behaviour\u2019 attacked by six\u00a0ICBs"
+    plain = "Trust's 'leadership behaviour' attacked by six ICBs"
+    assert toks(cleaner, curly) == toks(cleaner, plain) == ["trust", "leadership", "behaviour", "attack", "icb"]
+    assert toks(cleaner, "NHS\u00a0England") == ["nhs_england"]
+
+
+# ---- domain normalisation ---------------------------------------------------------------------
+
+def test_aliases_unify_acronyms_and_names(cleaner):
+    assert toks(cleaner, "NHSE") == toks(cleaner, "NHS England") == ["nhs_england"]
+    assert toks(cleaner, "Care Quality Commission") == toks(cleaner, "CQC") == ["cqc"]
+    assert toks(cleaner, "integrated care boards") == toks(cleaner, "ICBs") == ["icb"]
+    assert toks(cleaner, "A&E") == toks(cleaner, "accident and emergency") == ["a&e"]
+    assert toks(cleaner, "BMA") == ["bma"]
+
+
+def test_phrases_stay_one_token(cleaner):
+    assert toks(cleaner, "Chief executives quit") == ["chief_executive", "quit"]
+    assert toks(cleaner, "waiting lists grow") == ["waiting_list", "grow"]
+    assert toks(cleaner, "elective recovery") == ["elective_recovery"]
+
+
+def test_config_extends_phrases_and_stop_words():
+    cleaner = TextCleaner(CleanConfig(phrases=["virtual hospital"], extra_stop_words=["plan"]))
+    assert cleaner.tokens(["Virtual hospitals plan"]) == [["virtual_hospital"]]
+
+
+def test_percentages_and_numbers(cleaner):
+    assert toks(cleaner, "20 per cent rise, 15% fall in 2024-25") == ["percent", "rise", "percent", "fall"]
+
+
+def test_stop_words_include_domain_list(cleaner):
+    assert toks(cleaner, "HSJ reveals what they said") == []
+    assert toks(cleaner, "the and of 12 2024") == []
+
+
+def test_series_and_kickers_are_not_topic_words(cleaner):
+    assert toks(cleaner, "London Eye: From shared chair to where?") == ["share", "chair"]
+    assert toks(cleaner, "Exclusive: Trust deficit") == ["trust", "deficit"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "\u00a0"])
+def test_empty_texts_give_no_tokens(cleaner, text):
+    assert cleaner.tokens([text]) == [[]]
+
+
+def test_parse_amounts_in_pounds():
+    assert parse_amounts("£20m, £1.7m, £240,000 and £1bn") == [2e7, 1.7e6, 2.4e5, 1e9]
+    assert parse_amounts("$10 million") == []
+    assert parse_amounts(None) == []
+
+
+# ---- scraped-text repair ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, repaired_contains, gone", [
+    ("Google #39;s plan", "Google's plan", "#39;"),
+    ("he said quot;no quot; again", 'he said "no " again', "quot;"),
+    ("a second\\team", "a second team", "\\"),
+    ("Peptides (Reuters)", "Peptides", "Reuters"),
+    ("AP - A company founded", "A company founded", "AP"),
+    ("LONDON (Reuters) - Oil prices rose", "Oil prices rose", "LONDON"),
+    ("Rates &amp; fees", "Rates & fees", "amp"),
+    ("see http://example.com/x now", "see", "http"),
+])
+def test_repair_text(raw, repaired_contains, gone):
+    out = repair_text(raw)
+    assert repaired_contains in out
+    assert gone not in out
+
+
+def test_cleaner_repairs_before_tokenising(cleaner):
+    assert toks(cleaner, "Microsoft #39;s quot;Longhorn quot; (AP)") == ["microsoft", "longhorn"]
+    assert toks(cleaner, "#36;10 million prize") == ["$m", "prize"]
+
+
+# ---- TextCleaner contract -----------------------------------------------------------------------
+
+HEADLINES = [
+    "Eleven ICSs warned of \u2018significant concern\u2019 about overspending",
+    "Threefold ICS variation in GP phone access revealed",
+    "Exclusive: NHSE begins to claw back funding from ICSs to pay off historic debts",
+    "Trust appoints new chair from ICB",
+    "\u00a3800m deal to transfer control of community services to acutes",
+]
+
+
+def test_same_tokens_alone_or_in_batch():
+    batch = TextCleaner().tokens(HEADLINES + HEADLINES[::-1])
+    for i, text in enumerate(HEADLINES):
+        assert TextCleaner().tokens([text])[0] == batch[i] == batch[len(batch) - 1 - i]
+
+
+def test_pickle_is_cheap_and_equivalent(cleaner):
+    before = cleaner.tokens(HEADLINES)
+    blob = pickle.dumps(cleaner)
+    assert len(blob) < 2000 and b"spacy" not in blob
+    assert pickle.loads(blob).tokens(HEADLINES) == before
+
+
+def test_returned_lists_are_copies(cleaner):
+    first = cleaner.tokens(["Trust deficit"])[0]
+    first.append("mutated")
+    assert cleaner.tokens(["Trust deficit"])[0] == ["trust", "deficit"]
+
+
+def test_parallel_path_matches_serial():
+    texts = [f"{h} number {i}" for i, h in enumerate(HEADLINES * 8)]
+    serial = TextCleaner().tokens(texts)
+    parallel = TextCleaner(CleanConfig(parallel_threshold=2, batch_size=5)).tokens(texts, n_jobs=2)
+    assert parallel == serial
+
+
+def test_iter_tokens_streams_in_batches():
+    cleaner = TextCleaner(CleanConfig(batch_size=2))
+    assert list(cleaner.iter_tokens(iter(HEADLINES))) == TextCleaner().tokens(HEADLINES)
+
+
+def test_missing_normalise_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        TextCleaner(CleanConfig(normalise_file=str(tmp_path / "nope.toml"))).tokens(["x y"])
+    assert info.value.key == "clean.normalise_file"
+
+
+def test_bad_normalise_file_names_the_key(tmp_path):
+    path = tmp_path / "n.toml"
+    path.write_text('stop_words = "hsj"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="stop_words"):
+        TextCleaner(CleanConfig(normalise_file=str(path))).tokens(["x y"])
+
+
+# ---- articles and blurbs --------------------------------------------------------------------------
+
+BLURB = "Essential insight into England\u2019s biggest health economy, by HSJ bureau chief Ben Clover."
+
+
+def _articles() -> list[Article]:
+    return [
+        Article(id="a", headline="Trust posts \u00a320m deficit", standfirst="The trust\u2019s deficit grew to \u00a31.7m."),
+        Article(id="b", headline="GP access falls", standfirst="Shared stock text about the column."),
+        Article(id="c", headline="Chair appointed", standfirst="Shared stock text about the column."),
+        Article(id="d", headline="From shared chair to where?", standfirst=BLURB, series="London Eye"),
+        Article(id="e", headline="Revealed: Waiting lists grow", kicker="Revealed", standfirst=None),
+        Article(id="f", headline="HSJ says", standfirst=""),
+    ]
+
+
+def test_find_blurbs_repeated_standfirst_and_series():
+    blurbs = find_blurbs(_articles())
+    assert "shared stock text about the column." in blurbs
+    assert any("essential insight" in b for b in blurbs)
+    assert not any("deficit" in b for b in blurbs)
+
+
+def test_article_text_drops_kicker_series_and_blurbs():
+    arts = _articles()
+    blurbs = find_blurbs(arts)
+    assert article_text(arts[0], blurbs) == "Trust posts \u00a320m deficit\nThe trust\u2019s deficit grew to \u00a31.7m."
+    assert article_text(arts[1], blurbs) == "GP access falls"
+    assert article_text(arts[3], blurbs) == "From shared chair to where?"
+    assert article_text(arts[4], blurbs) == "Waiting lists grow"
+
+
+def test_clean_articles_fills_tokens_amounts_and_counts():
+    arts = _articles()
+    result = clean_articles(arts, CleanConfig())
+    assert arts[0].tokens == ["trust", "post", "£m", "deficit", "trust", "deficit", "grow", "£m"]
+    assert arts[0].amounts == [2e7, 1.7e6]
+    assert arts[1].tokens == ["gp", "access", "fall"]  # blurb ignored
+    assert arts[3].tokens == ["share", "chair"]
+    assert arts[4].tokens == ["waiting_list", "grow"]
+    assert arts[5].tokens == [] and arts[5].amounts == []
+    assert result.counts["blurbs"] == 2
+    assert result.counts["blurb_articles"] == 3
+    assert result.counts["empty"] == 1
+    assert result.docs[0] == (["trust", "post", "£m", "deficit"], ["trust", "deficit", "grow", "£m"])
+    assert split_tokens(arts[0]) == result.docs[0]
+
+
+def test_clean_articles_on_sample_pages(sample_pages):
+    from pipeline.config import ParseConfig
+    from pipeline.parse import parse_paths
+
+    arts = list(parse_paths(sample_pages, ParseConfig()).articles)
+    result = clean_articles(arts, CleanConfig())
+    assert result.counts["blurbs"] >= 2  # London Eye and Recovery Watch/West Country blurbs
+    clover = [a for a in arts if a.series == "London Eye"]
+    assert clover and all("clover" not in a.tokens and "insight" not in a.tokens for a in clover)
+    claw = next(a for a in arts if a.headline.startswith("NHSE begins to claw back"))
+    assert claw.amounts == [2e7] and "£m" in claw.tokens and "exclusive" not in claw.tokens
