@@ -31,12 +31,12 @@ from sklearn.utils.validation import check_is_fitted
 from .clean import TextCleaner
 from .config import CleanConfig, TagConfig
 from .records import Article
-from .tag_features import DEFAULT_KICKERS, DEFAULT_SERIES, ItemTypeError, LexiconMatcher, \
-    TextInputError, WordNgrams, char_text, item_texts
+from .tag_features import DEFAULT_KICKERS, DEFAULT_SERIES, ItemTypeError, LabelSetError, \
+    LexiconMatcher, TextInputError, WordNgrams, char_text, item_texts
 
 __all__ = ["CategoryClassifier", "tag_articles", "tag_items", "article_item", "cross_validate_classifier",
            "evaluate_predictions", "load_classifier", "save_classifier", "TextInputError",
-           "ItemTypeError"]
+           "ItemTypeError", "LabelSetError"]
 
 
 class CategoryClassifier(ClassifierMixin, BaseEstimator):
@@ -132,15 +132,14 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         """
         y = np.asarray([str(v) for v in y], dtype=object)
         n = len(y)
-        try:
-            n_items = len(X)
-        except TypeError:
-            n_items = -1
+        if not hasattr(X, "__len__"):
+            X = list(X)  # a generator: read it once
+        n_items = len(X)
         if n_items != n:
-            raise ValueError(f"got {n_items} items but {n} labels")
+            raise LabelSetError(f"got {n_items} items but {n} labels")
         counts = Counter(y.tolist())
         if len(counts) < 2:
-            raise ValueError(f"need at least two classes to train, got {sorted(counts)}")
+            raise LabelSetError(f"need at least two classes to train, got {sorted(counts)}")
         self.cleaner_ = TextCleaner(self.clean_config)
         lexicon = self._resolve_lexicon(sorted(counts))
         if lexicon is not None:
@@ -275,7 +274,7 @@ def cross_validate_classifier(clf: CategoryClassifier, X: Sequence[Any], y: Sequ
     y = np.asarray([str(v) for v in y], dtype=object)
     smallest = min(Counter(y.tolist()).values())
     if smallest < folds:
-        raise ValueError(f"the smallest class has {smallest} examples; need at least {folds} "
+        raise LabelSetError(f"the smallest class has {smallest} examples; need at least {folds} "
                          f"for {folds}-fold cross-validation (use fewer --folds)")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
     X = list(X)

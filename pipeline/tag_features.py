@@ -26,6 +26,10 @@ class TextInputError(InputError, ValueError):
     """An item to classify that is empty or malformed (a ValueError for scikit-learn tools)."""
 
 
+class LabelSetError(InputError, ValueError):
+    """Labels that cannot train or cross-validate a model (too few classes or examples)."""
+
+
 class ItemTypeError(InputError, TypeError):
     """An item to classify that is neither a string nor a mapping (a TypeError too)."""
 

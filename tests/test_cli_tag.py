@@ -132,6 +132,9 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert lines == [f"error: {labels}:2: unknown category 'sport' (valid: finance, performance, "
                      "leadership, workforce, governance, quality, services, digital, policy)"]
     assert not (tmp_path / "m.joblib").exists()
+    done = run_cli("evaluate", "--labels", str(SEEDS), "--folds", "5")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "smallest class has 2 examples; need at least 5" in done.stderr
     done = run_cli("tag", "-", "--model", str(tmp_path / "absent.joblib"), stdin="x\n")
     assert done.returncode == 4 and "Traceback" not in done.stderr
     assert "model file not found" in done.stderr
