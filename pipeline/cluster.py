@@ -98,10 +98,11 @@ def _unique_rows(X: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _embed(Xu: sp.csr_matrix, config: ClusterConfig) -> np.ndarray:
-    """LSA: TruncatedSVD then L2 rows (cosine geometry); tiny inputs are used as they are."""
+    """LSA: TruncatedSVD then L2 rows (cosine geometry). With no more distinct articles than
+    LSA dimensions, a projection would only lose information: use the TF-IDF rows as they are."""
     m, n_features = Xu.shape
-    n_components = min(config.lsa_components, m - 1, n_features - 1)
-    if n_components >= 2:
+    n_components = min(config.lsa_components, n_features - 1)
+    if m > config.lsa_components and n_components >= 2:
         from sklearn.decomposition import TruncatedSVD
 
         svd = TruncatedSVD(n_components=n_components, random_state=config.random_state)
