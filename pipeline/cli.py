@@ -107,11 +107,17 @@ def run_command(
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output directory."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .joblib (default: tag.model, else the shipped one)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=0, help="Worker processes for cleaning; 0 = all cores (default run.jobs)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=0, help="Worker processes for the parallel stages; 0 = all cores (default run.jobs)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="local or dask (needs the [dask] extra); default run.backend."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786; default: start a local cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
     """Parse, clean, vectorise, cluster and tag; write articles.jsonl, rejects.jsonl, run.json, report.html."""
+    import json as _json
+
+    set_ = list(set_) + [f"run.{key}={_json.dumps(value)}" for key, value in
+                         (("backend", backend), ("scheduler", scheduler)) if value is not None]
     from rich.console import Console
 
     from .config import load_config

@@ -430,10 +430,12 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     per stage and the manifest written as ``run.json``.
     """
     config = config if config is not None else load_config()
-    if config.run.backend != "local":
-        from .errors import ConfigError
+    stages = _run_stages
+    if config.run.backend == "dask":  # one-line ConfigError when the [dask] extra is missing
+        from .backends.dask_backend import require_distributed, run_stages
 
-        raise ConfigError("only the local backend is available in this version", key="run.backend")
+        require_distributed()
+        stages = run_stages
     progress = progress or _NoProgress()
     inputs = resolve_inputs(paths)
     model_path = resolve_model(model, config)  # fail before any work if it is missing
@@ -441,7 +443,7 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
-        result = _run_stages(inputs, config, model_path, progress, _jobs(n_jobs, config))
+        result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config))
         if out is not None:
             result.manifest["recovered"] = tidied
             result.outputs = write_outputs(result, out)

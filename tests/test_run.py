@@ -150,8 +150,10 @@ def test_missing_input_is_an_input_error(model_path: Path, tmp_path: Path) -> No
     assert not [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")]
 
 
-def test_dask_backend_is_refused_clearly(model_path: Path) -> None:
-    with pytest.raises(ConfigError, match="run.backend"):
+def test_dask_backend_without_the_extra_is_refused_clearly(model_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"run.backend: .*pip install -e \"\.\[dask\]\""):
         run(config=load_config(overrides=["run.backend=dask"]), model=model_path)
 
 
