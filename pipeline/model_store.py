@@ -29,9 +29,10 @@ if TYPE_CHECKING:
     from .tag import CategoryClassifier
 
 CARD_FORMAT = 1
-# Texts whose cleaned tokens fingerprint the clean stage (phrases, money, acronyms, quotes, case):
-# if the clean code or configs/normalise.toml changes what a saved model's vocabulary was built
-# from, loading refuses rather than predicting from silently different tokens.
+# Texts whose cleaned tokens fingerprint the clean stage (phrases, money, acronyms, quotes, case),
+# together with ~200 of the model's own training texts (``clean_sample_``): if the clean code or
+# configs/normalise.toml changes what a saved model's vocabulary was built from, loading refuses
+# rather than predicting from silently different tokens.
 PROBE_TEXTS = (
     "Exclusive: NHS England claws back £20m from ICBs as waiting lists grow",
     "Trusts\u2019 \u2018significant concern\u2019 over A&E four-hour target and 52-week waits",
@@ -42,6 +43,7 @@ PROBE_TEXTS = (
     "Provider collaborative takes over community services contract from private sector",
     "Judicial review of procurement decision; conflict of interest at board meeting",
     "Record numbers of GPs unemployed as practices freeze recruitment",
+    "The best and worst performers: latest figures show likely, healthier, better, fewer, more",
 )
 _VERSIONED = ("scikit-learn", "spacy", "spacy-lookups-data", "numpy", "scipy", "joblib",
               "hsj-pipeline")
@@ -176,8 +178,8 @@ def library_versions() -> dict[str, str]:
 
 
 def clean_fingerprint(clf: "CategoryClassifier") -> str:
-    """SHA-256 of the classifier's cleaner output on :data:`PROBE_TEXTS`."""
-    tokens = clf.cleaner_.tokens(list(PROBE_TEXTS))
+    """SHA-256 of the classifier's cleaner output on :data:`PROBE_TEXTS` and a sample of its training texts."""
+    tokens = clf.cleaner_.tokens(list(PROBE_TEXTS) + list(getattr(clf, "clean_sample_", [])))
     return hashlib.sha256(json.dumps(tokens, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

@@ -113,6 +113,9 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, X: Any, *, fit: bool) -> sp.csr_matrix:
         texts = item_texts(X, series_names=DEFAULT_SERIES, kickers=DEFAULT_KICKERS)
         tokens = self.cleaner_.tokens(texts)
+        if fit:  # kept so a loader can check the clean stage still gives the same tokens
+            distinct = sorted(set(texts))
+            self.clean_sample_ = distinct[::max(1, len(distinct) // 200)][:200]
         chars = [char_text(t) for t in texts]
         if fit:
             blocks = [self.word_vectorizer_.fit_transform(tokens),

@@ -219,6 +219,23 @@ def test_changed_clean_stage_is_detected(saved: Path, tmp_path: Path) -> None:
         load_classifier(path)
 
 
+def test_cleaner_drift_on_training_like_text_is_detected(saved: Path, monkeypatch) -> None:
+    from pipeline.clean import TextCleaner
+
+    sample = load_classifier(saved).clean_sample_
+    assert 50 <= len(sample) <= 200
+    target = sample[len(sample) // 2]
+    original = TextCleaner.tokens
+
+    def drifted(self, texts, n_jobs=1):
+        return [tokens + ["drift"] if text == target else tokens
+                for text, tokens in zip(texts, original(self, texts, n_jobs))]
+
+    monkeypatch.setattr(TextCleaner, "tokens", drifted)
+    with pytest.raises(ModelError, match="different tokens"):
+        load_classifier(saved)
+
+
 def test_save_refuses_other_suffix(tmp_path: Path, seeds) -> None:
     with pytest.raises(ModelError, match=r"\.joblib"):
         save_classifier(CategoryClassifier().fit(*seeds), tmp_path / "m.pkl")
