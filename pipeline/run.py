@@ -460,11 +460,11 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     described = _describe_inputs(inputs) if all(p.is_file() for p in inputs) else None
 
     # parse --------------------------------------------------------------------------------------
-    from .parse import parse_paths
+    from .backends.processes import parse_paths_parallel
 
     t0 = time.perf_counter()
     progress.start("parse", len(inputs))
-    parsed = parse_paths(inputs, config.parse)
+    parsed = parse_paths_parallel(inputs, config.parse, jobs)  # in-process below 200 files
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)
     counts["parse"] = _counts_of(parsed)
@@ -527,7 +527,8 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         progress.finish("cluster", timings["cluster"])
 
         # tag --------------------------------------------------------------------------------------
-        from .tag import load_classifier, tag_articles
+        from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
+        from .tag import load_classifier
 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
@@ -535,9 +536,11 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         tag_counts: dict[str, Any] = {}
         # tagging is per article (a headline scores the same alone or in a batch), so chunks only
         # give progress and bound memory; the counts are summed
-        for begin in range(0, len(articles), TAG_CHUNK):
-            chunk = articles[begin:begin + TAG_CHUNK]
-            _add_counts(tag_counts, tag_articles(chunk, classifier, config.tag))
+        # with jobs > 1, chunks big enough to be split over worker processes
+        step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
+        for begin in range(0, len(articles), step):
+            chunk = articles[begin:begin + step]
+            _add_counts(tag_counts, tag_articles_parallel(chunk, classifier, model_path, config.tag, jobs))
             progress.advance("tag", len(chunk))
         counts["tag"] = {"articles": len(articles), **tag_counts}
         timings["tag"] = time.perf_counter() - t0

@@ -1,0 +1,107 @@
+"""Local process parallelism for the parse and tag stages (``--jobs N``), used by ``run``.
+
+Why here and not inside the stages: both stages are per-file / per-text pure functions, so they
+split into contiguous chunks whose results, concatenated in order, equal the one-process result.
+Workers (joblib's loky processes, reused across calls) receive paths or plain dicts and return
+plain records -- never spaCy Docs -- and load the classifier once per process from its file.
+Below the thresholds the work runs in-process: starting workers costs more than it saves.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..config import ParseConfig, TagConfig
+from ..records import Article
+
+PARSE_MIN_FILES = 200  # about 4,000 page slots
+TAG_MIN_ARTICLES = 20000
+CHUNKS_PER_WORKER = 4
+
+
+def _chunks(items: Sequence[Any], n_chunks: int) -> list[list[Any]]:
+    n_chunks = max(1, min(n_chunks, len(items)))
+    size, extra = divmod(len(items), n_chunks)
+    out, start = [], 0
+    for i in range(n_chunks):
+        end = start + size + (i < extra)
+        out.append(list(items[start:end]))
+        start = end
+    return out
+
+
+def _parse_files(paths: list[str], config: ParseConfig) -> list[Any]:
+    from ..parse import parse_file
+
+    return [parse_file(path, config) for path in paths]
+
+
+def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_jobs: int) -> Any:
+    """``parse.parse_paths`` with files parsed in ``n_jobs`` processes and merged in file order."""
+    from ..parse import ArticleMerger, parse_paths
+
+    if n_jobs <= 1 or len(paths) < PARSE_MIN_FILES:
+        return parse_paths(paths, config)
+    from joblib import Parallel, delayed
+
+    groups = _chunks([str(p) for p in paths], n_jobs * CHUNKS_PER_WORKER)
+    merger = ArticleMerger()
+    results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
+        delayed(_parse_files)(group, config) for group in groups)
+    for parsed_files in results:  # in order; a bad file raises its InputError here
+        for parsed in parsed_files:
+            merger.add_file(parsed)
+    return merger.result()
+
+
+@lru_cache(maxsize=2)
+def _classifier(path: str, sha256: str) -> Any:
+    """The classifier, loaded (and verified) once per worker process and model file."""
+    from ..tag import load_classifier
+
+    return load_classifier(path)
+
+
+def _tag_chunk(path: str, sha256: str, items: list[dict[str, Any]], config: TagConfig) -> list[dict[str, Any]]:
+    from ..tag import tag_items
+
+    return tag_items(items, _classifier(path, sha256), config)
+
+
+def apply_tags(articles: Sequence[Article], tags: Sequence[dict[str, Any]],
+               classes: Sequence[Any]) -> dict[str, Any]:
+    """Fill the tag fields from ``tag_items`` results; the counts ``tag_articles`` returns."""
+    per_category = {str(c): 0 for c in classes}
+    uncertain = 0
+    for article, tag in zip(articles, tags, strict=True):
+        article.category = tag["category"]
+        article.confidence = tag["confidence"]
+        article.uncertain = tag["uncertain"]
+        article.scores = tag["scores"]
+        per_category[article.category] += 1
+        uncertain += article.uncertain
+    return {"categories": per_category, "uncertain": uncertain, "tagged": len(articles)}
+
+
+def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: Path,
+                          config: TagConfig, n_jobs: int) -> dict[str, Any]:
+    """``tag.tag_articles`` with chunks of articles tagged in ``n_jobs`` processes.
+
+    Features are computed per text, so a chunk's tags equal the whole batch's (tested); workers
+    load ``model_path`` themselves (keyed by its sha256) instead of receiving a pickle per chunk.
+    """
+    from ..tag import article_item, tag_articles
+
+    if n_jobs <= 1 or len(articles) < TAG_MIN_ARTICLES:
+        return tag_articles(articles, classifier, config)
+    from joblib import Parallel, delayed
+
+    from ..io import sha256_file
+
+    digest = sha256_file(Path(model_path))
+    chunks = _chunks([article_item(a) for a in articles], n_jobs * CHUNKS_PER_WORKER)
+    results = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_tag_chunk)(str(model_path), digest, chunk, config) for chunk in chunks)
+    return apply_tags(articles, [tag for chunk in results for tag in chunk], classifier.classes_)

@@ -1,0 +1,167 @@
+"""Scale code paths on a small generated corpus (CI-sized; the big sizes live in benchmarks/).
+
+The generator + a whole run on ~1,000 articles reconcile their counts; the parallel parse and tag
+paths give the in-process results; the TF-IDF matrix stays sparse through vectorise and cluster;
+the fast silhouette used by auto k equals scikit-learn's; the benchmark's helpers compute what
+they claim.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pipeline.config import DEFAULT_MODEL, load_config
+from pipeline.errors import ModelError
+from pipeline.run import RunResult, run
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+N_ARTICLES = 1000
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped classifier if it loads, else one trained on the labelled examples."""
+    from pipeline.model_store import load_categories, read_labels, save_classifier
+    from pipeline.tag import CategoryClassifier, load_classifier
+
+    try:
+        load_classifier(DEFAULT_MODEL)
+        return DEFAULT_MODEL
+    except ModelError:
+        data = read_labels(sorted((REPO / "data" / "labels").glob("*.jsonl")),
+                           categories=list(load_categories()))
+        path = tmp_path_factory.mktemp("model") / "category_classifier.joblib"
+        save_classifier(CategoryClassifier(random_state=0).fit(data.items, data.labels), path)
+        return path
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from generate_corpus import write_corpus
+
+    out = tmp_path_factory.mktemp("pages")
+    assert write_corpus(N_ARTICLES, out, seed=1) == len(list(out.glob("*.txt"))) > 50
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(pages: Path, model: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return run([pages], config=load_config(), model=model, n_jobs=1,
+               out_dir=tmp_path_factory.mktemp("run") / "out")
+
+
+def test_generated_run_reconciles_counts(result: RunResult) -> None:
+    parse = result.counts["parse"]
+    assert parse["written"] == N_ARTICLES == len(result.articles)
+    assert parse["merged"] > 0.1 * N_ARTICLES  # the same article on several ICS pages
+    assert parse["slots"] == parse["written"] + parse["merged"] + parse["rejected"]
+    for stage in ("clean", "vectorise", "cluster", "tag"):
+        assert result.counts[stage]["articles"] == N_ARTICLES, stage
+    assert result.reconciled
+    written = result.outputs["articles.jsonl"].read_text(encoding="utf-8").splitlines()
+    assert len(written) == N_ARTICLES
+
+
+def test_generated_corpus_is_deterministic_and_seeded(tmp_path: Path) -> None:
+    from generate_corpus import write_corpus
+
+    write_corpus(200, tmp_path / "a", seed=5)
+    write_corpus(200, tmp_path / "b", seed=5)
+    write_corpus(200, tmp_path / "c", seed=6)
+    read = lambda d: [p.read_bytes() for p in sorted(d.glob("*.txt"))]  # noqa: E731
+    assert read(tmp_path / "a") == read(tmp_path / "b") != read(tmp_path / "c")
+
+
+def test_tfidf_matrix_stays_sparse_through_vectorise_and_cluster(
+        pages: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Densifying an articles x terms matrix is what blows memory at 1M: forbid it."""
+    from pipeline.clean import clean_articles
+    from pipeline.cluster import cluster_articles
+    from pipeline.parse import parse_paths
+    from pipeline.vectorise import Vectoriser
+
+    config = load_config()
+    articles = parse_paths(sorted(pages.glob("*.txt")), config.parse).articles
+    cleaned = clean_articles(articles, config.clean)
+    n = len(articles)
+
+    def refuse(self: sp.spmatrix, *args: object, **kwargs: object) -> None:
+        raise AssertionError(f"densified a {self.shape} sparse matrix")
+
+    vectoriser = Vectoriser(config.vectorise)
+    X = vectoriser.fit_transform(cleaned)
+    assert sp.issparse(X) and X.shape[0] == n and X.nnz < 0.05 * X.shape[0] * X.shape[1]
+    original = sp.csr_matrix.toarray
+
+    def guarded(self: sp.csr_matrix, *args: object, **kwargs: object) -> np.ndarray:
+        if self.shape[0] >= n // 2:  # an articles x terms matrix (small k x terms ones are fine)
+            refuse(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", guarded)
+    monkeypatch.setattr(sp.csr_matrix, "todense", lambda self, *a, **k: guarded(self, *a, **k))
+    clustered = cluster_articles(X, articles, config.cluster, vectoriser)
+    assert len(clustered.labels) == n and clustered.k >= 2
+
+
+def test_parallel_parse_and_tag_equal_in_process(pages: Path, model: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.backends import processes
+    from pipeline.parse import parse_paths
+    from pipeline.tag import load_classifier, tag_articles
+
+    config = load_config()
+    files = sorted(pages.glob("*.txt"))
+    monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
+    monkeypatch.setattr(processes, "TAG_MIN_ARTICLES", 2)
+    serial = parse_paths(files, config.parse)
+    parallel = processes.parse_paths_parallel(files, config.parse, n_jobs=2)
+    assert [a.to_json() for a in parallel.articles] == [a.to_json() for a in serial.articles]
+    assert parallel.counts == serial.counts and len(parallel.rejects) == len(serial.rejects)
+
+    subset = serial.articles[:300]
+    twins = parse_paths(files, config.parse).articles[:300]
+    classifier = load_classifier(model)
+    counts_serial = tag_articles(subset, classifier, config.tag)
+    counts_parallel = processes.tag_articles_parallel(twins, classifier, model, config.tag, n_jobs=2)
+    assert counts_parallel == counts_serial
+    assert [(a.category, a.scores) for a in twins] == [(a.category, a.scores) for a in subset]
+
+
+@pytest.mark.parametrize("k", [2, 7, 30])
+def test_fast_cosine_silhouette_equals_sklearn(k: int) -> None:
+    from sklearn.metrics import silhouette_score
+
+    from pipeline.cluster import cosine_silhouette
+
+    rng = np.random.RandomState(k)
+    Z = rng.randn(600, 12) + 3 * rng.randn(k, 12)[rng.randint(0, k, 600)]
+    Z[5] = 0.0  # an all-zero row (an article whose LSA projection is empty)
+    labels = rng.randint(0, k, 600)
+    labels[:k] = np.arange(k)
+    labels[7] = k  # a singleton cluster scores 0
+    assert cosine_silhouette(Z, labels) == pytest.approx(
+        silhouette_score(Z, labels, metric="cosine"), abs=1e-12)
+
+
+def test_benchmark_ratios_and_memory_sampler() -> None:
+    import run_scale
+
+    ours = {"seconds": {"parse": 1.0, "clean": 4.0, "vectorise": 2.0, "cluster": 3.0, "tag": 6.0,
+                        "write": 1.0, "total": 17.0}}
+    base = {"seconds": {"vectorise": 2.0, "cluster": 1.5, "tag": 0.5, "total": 4.0}}
+    r = run_scale.ratios(ours, base)
+    assert r["vectorise (clean+vectorise vs TfidfVectorizer)"] == 3.0
+    assert r["cluster (vs MiniBatchKMeans)"] == 2.0
+    assert r["tag (vs LinearSVC predict)"] == 12.0
+    assert r["total, whole pipeline incl. parse+write (vs baseline total)"] == 4.25
+    sampler = run_scale.MemorySampler()
+    sampler.set_phase("x")
+    block = bytearray(64 * 1024 * 1024)  # noqa: F841 - held while sampling
+    sampler.sample()
+    assert sampler.peaks["x"] >= 64 * 1024 * 1024 and sampler.peaks["x"] >= sampler.self_peaks["x"]
