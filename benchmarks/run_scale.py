@@ -87,15 +87,15 @@ class MemorySampler(threading.Thread):
         self.phase = "setup"
         self.peaks: dict[str, int] = {}
         self.self_peaks: dict[str, int] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._pid = os.getpid()
         self._tick = 0
         self._kids: list[int] = []
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.sample()
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def sample(self) -> None:
         """One reading; the process tree is re-walked every 10th tick (walking /proc costs ms)."""
@@ -115,7 +115,7 @@ class MemorySampler(threading.Thread):
 
     def stop(self) -> None:
         self.sample()
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
