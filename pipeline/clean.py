@@ -189,23 +189,37 @@ class TextCleaner:
 
     def __init__(self, config: CleanConfig | None = None) -> None:
         self.config = config or CleanConfig()
+        self.lists: DomainLists | None = None
         self._state: dict[str, Any] | None = None
         self._cache: dict[str, list[str]] = {}
 
     def __getstate__(self) -> dict:
-        return {"config": self.config}
+        return {"config": self.config, "lists": self.lists}
 
     def __setstate__(self, state: dict) -> None:
         self.config = state["config"]
+        self.lists = state.get("lists")
         self._state = None
         self._cache = {}
+
+    def freeze(self) -> "TextCleaner":
+        """Snapshot the domain lists into this object (and its pickle).
+
+        A trained model freezes its cleaner, so later edits to ``configs/normalise.toml`` or
+        ``[clean]`` lists change what the run's clustering sees but never the features the model
+        was trained on.
+        """
+        if self.lists is None:
+            self.lists = load_domain_lists(self.config)
+            self._state = None
+        return self
 
     # -- lazy construction ----------------------------------------------------------------------
     def _build(self) -> dict[str, Any]:
         import spacy
         from spacy.lang.en.stop_words import STOP_WORDS
 
-        lists = load_domain_lists(self.config)
+        lists = self.lists if self.lists is not None else load_domain_lists(self.config)
         nlp = spacy.blank("en")
         try:
             lemmatizer = nlp.add_pipe("lemmatizer", config={"mode": "lookup"})

@@ -240,3 +240,21 @@ def test_clean_articles_on_sample_pages(sample_pages):
     assert clover and all("clover" not in a.tokens and "insight" not in a.tokens for a in clover)
     claw = next(a for a in arts if a.headline.startswith("NHSE begins to claw back"))
     assert claw.amounts == [2e7] and "£m" in claw.tokens and "exclusive" not in claw.tokens
+
+
+def test_frozen_cleaner_ignores_later_list_edits(tmp_path) -> None:
+    # A trained model freezes its cleaner: editing the normalise file afterwards must not
+    # change the tokens it sees (it would silently change the model's features).
+    from pipeline.clean import NORMALISE_FILE
+
+    custom = tmp_path / "normalise.toml"
+    custom.write_text(NORMALISE_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    frozen = TextCleaner(CleanConfig(normalise_file=str(custom))).freeze()
+    before = frozen.tokens(["Deficit talks stall at trust"])
+    custom.write_text(custom.read_text(encoding="utf-8").replace(
+        'stop_words = [', 'stop_words = [\n  "deficit",', 1), encoding="utf-8")
+    restored = pickle.loads(pickle.dumps(frozen))
+    assert restored.tokens(["Deficit talks stall at trust"]) == before
+    assert "deficit" in before[0]
+    live = TextCleaner(CleanConfig(normalise_file=str(custom)))
+    assert "deficit" not in live.tokens(["Deficit talks stall at trust"])[0]
