@@ -78,7 +78,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, C: float = 0.5, word_ngram_range: tuple[int, int] = (1, 2),
                  char_ngram_range: tuple[int, int] = (2, 5), char_min_df: int = 2,
-                 char_max_features: int | None = 20000, lexicon: Any = "auto",
+                 char_max_features: int | None = 50000, lexicon: Any = "auto",
                  lexicon_weight: float = 0.25, calibration: str = "temperature",
                  calibration_cv: int = 3, clean_config: CleanConfig | None = None,
                  random_state: int = 0) -> None:

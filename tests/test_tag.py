@@ -129,8 +129,10 @@ def test_article_text_strips_kickers_and_series_labels() -> None:
     assert article_text("Exclusive policy shift", None) == "Exclusive policy shift"
 
 
-def test_char_text_repairs_scraped_text_like_the_clean_stage() -> None:
-    assert char_text("A  #36;10 million\\deal &amp; more") == "a $10 million deal & more"
+def test_char_text_undoes_encoding_damage_and_keeps_words() -> None:
+    assert char_text("A  #36;10 million\\deal &amp; more quot;hi") == 'a $10 million deal & more "hi'
+    assert char_text("LONDON (Reuters) - Stocks &lt;b&gt;fell") == "london (reuters) - stocks <b>fell"
+    assert char_text("issue #1 stays; x#39;s") == "issue #1 stays; x#39;s"
     assert char_text("Trust\u2019s \u201cbig\u201d\u00a0plan") == "trust's \"big\" plan"
 
 
