@@ -281,3 +281,13 @@ def test_run_stage_tags_like_the_public_api() -> None:
     got = [{"category": a.category, "confidence": a.confidence, "uncertain": a.uncertain,
             "scores": a.scores} for a in result.articles]
     assert got == expected
+
+
+def test_categories_match_the_shared_taxonomy_when_present() -> None:
+    import re
+
+    taxonomy = REPO_ROOT.parent / "shared" / "taxonomy.md"
+    if not taxonomy.is_file():
+        pytest.skip(f"{taxonomy} not found")
+    names = re.findall(r"^\| `(\w+)` \|", taxonomy.read_text(encoding="utf-8"), flags=re.M)
+    assert names == list(load_categories())
