@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 CARD_FORMAT = 1
 # Texts whose cleaned tokens fingerprint the clean stage (phrases, money, acronyms, quotes, case),
-# together with ~200 of the model's own training texts (``clean_sample_``): if the clean code or
-# configs/normalise.toml changes what a saved model's vocabulary was built from, loading refuses
-# rather than predicting from silently different tokens.
+# together with ~200 of the model's own training texts (``clean_sample_``): if the clean code
+# changes what a saved model's vocabulary was built from, loading refuses rather than predicting
+# from silently different tokens. (Edits to configs/normalise.toml do not matter: a trained model
+# keeps a frozen copy of the clean stage's domain lists.)
 PROBE_TEXTS = (
     "Exclusive: NHS England claws back £20m from ICBs as waiting lists grow",
     "Trusts\u2019 \u2018significant concern\u2019 over A&E four-hour target and 52-week waits",
@@ -276,7 +277,7 @@ def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
     Refuses (with :class:`~pipeline.errors.ModelError`) a missing file, a symlink or non-regular
     file, a name not ending in ``.joblib``, a missing or mismatched card, a SHA-256 mismatch, a
     model trained with another scikit-learn minor version, anything that does not unpickle into a
-    classifier with the card's labels, and a model whose clean stage now gives other tokens.
+    classifier with the card's labels, and a model whose clean code now gives other tokens.
     """
     import joblib
 
@@ -315,7 +316,7 @@ def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
     if [str(c) for c in clf.classes_] != list(card["labels"]):
         raise ModelError("the model's labels differ from its card's; refusing to load", file=str(path))
     if card.get("clean_fingerprint") != clean_fingerprint(clf):
-        raise ModelError("the clean stage (pipeline/clean.py or configs/normalise.toml) now turns text "
-                         "into different tokens than when this model was trained, so its predictions "
-                         f"would be off; {fix}", file=str(path))
+        raise ModelError("the clean stage's code now turns text into different tokens than when "
+                         "this model was trained, so its predictions would be off (e.g. after an "
+                         f"upgrade of hsj-pipeline or spaCy); {fix}", file=str(path))
     return clf

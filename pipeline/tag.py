@@ -12,6 +12,7 @@ Loading and saving live in :mod:`pipeline.model_store` and are re-exported here.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -94,6 +95,30 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.clean_config = clean_config
         self.random_state = random_state
 
+    # -- pickling -----------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the frozen cleaner's sets as sorted lists, so the artefact's bytes (and hash) do
+        not depend on the process's string-hash seed."""
+        state = super().__getstate__()
+        lists = getattr(state.get("cleaner_"), "lists", None)
+        if dataclasses.is_dataclass(lists):
+            state = dict(state)
+            state["cleaner_"] = TextCleaner(state["cleaner_"].config)
+            state["_cleaner_lists"] = (type(lists), {
+                f.name: ("frozenset", sorted(v)) if isinstance(v, frozenset) else ("value", v)
+                for f in dataclasses.fields(lists) for v in [getattr(lists, f.name)]})
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        frozen = state.pop("_cleaner_lists", None)
+        super().__setstate__(state)
+        if frozen is not None:
+            cls, fields = frozen
+            self.cleaner_.lists = cls(**{name: frozenset(v) if kind == "frozenset" else v
+                                         for name, (kind, v) in fields.items()})
+
     # -- features ---------------------------------------------------------------------------
 
     def _resolve_lexicon(self, classes: Sequence[str]) -> dict[str, list[str]] | None:
@@ -143,7 +168,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         counts = Counter(y.tolist())
         if len(counts) < 2:
             raise LabelSetError(f"need at least two classes to train, got {sorted(counts)}")
-        self.cleaner_ = TextCleaner(self.clean_config)
+        # frozen: the model keeps the clean stage's domain lists it was trained with
+        self.cleaner_ = TextCleaner(self.clean_config).freeze()
         lexicon = self._resolve_lexicon(sorted(counts))
         if lexicon is not None:
             terms = [term for entries in lexicon.values() for term in entries]

@@ -291,3 +291,36 @@ def test_categories_match_the_shared_taxonomy_when_present() -> None:
         pytest.skip(f"{taxonomy} not found")
     names = re.findall(r"^\| `(\w+)` \|", taxonomy.read_text(encoding="utf-8"), flags=re.M)
     assert names == list(load_categories())
+
+
+def test_artefact_hash_does_not_depend_on_the_string_hash_seed(tmp_path: Path) -> None:
+    code = ("import sys; from pathlib import Path; from pipeline.model_store import read_labels, "
+            "save_classifier; from pipeline.tag import CategoryClassifier; "
+            "d = read_labels([Path(sys.argv[1])]); "
+            "print(save_classifier(CategoryClassifier().fit(d.items, d.labels), "
+            "Path(sys.argv[2]))['artefact_sha256'])")
+    hashes = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-c", code, str(SEEDS), str(tmp_path / f"m{seed}.joblib")],
+                             capture_output=True, text=True, check=True, cwd=REPO_ROOT, env=env)
+        hashes.append(out.stdout.strip())
+    assert len(hashes[0]) == 64 and hashes[0] == hashes[1]
+
+
+def test_saved_model_keeps_its_clean_lists_when_the_lists_change(saved: Path, seeds, monkeypatch) -> None:
+    import dataclasses
+
+    import pipeline.clean as clean
+
+    before = load_classifier(saved).predict_proba(seeds[0][:20])
+    real = clean.load_domain_lists
+
+    def edited(config):
+        lists = real(config)
+        return dataclasses.replace(lists, stop_words=lists.stop_words | {"trust", "deficit", "chief"})
+
+    monkeypatch.setattr(clean, "load_domain_lists", edited)
+    assert "deficit" not in clean.TextCleaner().tokens(["Trust deficit grows"])[0]  # the edit bites
+    after = load_classifier(saved).predict_proba(seeds[0][:20])
+    assert (before == after).all()
