@@ -215,7 +215,7 @@ def test_changed_clean_stage_is_detected(saved: Path, tmp_path: Path) -> None:
     assert len(card["clean_fingerprint"]) == 64
     card["clean_fingerprint"] = "0" * 64
     card_path(path).write_text(json.dumps(card))
-    with pytest.raises(ModelError, match="clean stage .* different tokens.*hsj-pipeline train"):
+    with pytest.raises(ModelError, match="clean stage.s code .* different tokens.*hsj-pipeline train"):
         load_classifier(path)
 
 
