@@ -173,6 +173,10 @@ def load_domain_lists(config: CleanConfig) -> DomainLists:
 # ---- the cleaner -------------------------------------------------------------------------------------
 
 _DROP = ""  # phrase output meaning "drop these words"
+# Per distinct whitespace-delimited chunk: (kept tokens, (lemma, kept) per spaCy token, whether
+# any lemma can start a phrase). Bounded: cleared when a batch would take it past this many.
+_Chunk = tuple[tuple[str, ...], tuple[tuple[str, bool], ...], bool]
+_CHUNK_CACHE_SIZE = 1_000_000
 
 
 class TextCleaner:
@@ -231,7 +235,7 @@ class TextCleaner:
         state: dict[str, Any] = {
             "tokenizer": nlp.tokenizer, "table": table, "lemma_cache": dict(lists.lemmas),
             "stop": frozenset(w.lower() for w in STOP_WORDS) | lists.stop_words,
-            "acronyms": dict(lists.acronyms),
+            "acronyms": dict(lists.acronyms), "chunks": {},
         }
         self._state = state
         index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -270,48 +274,81 @@ class TextCleaner:
             text = repair_text(text)
         return _MONEY.sub(_money_placeholder, text)
 
-    def _from_words(self, words: Sequence[str]) -> list[str]:
-        s = self._s
-        acronyms, stop, index = s["acronyms"], s["stop"], s["phrases"]
-        seq: list[tuple[str, bool]] = []  # (lemma or final token, protected from filters)
-        for word in words:
-            money = _placeholder_token(word)
-            if money is not None:
-                seq.append((money, True))
-            elif word in acronyms:
-                seq.append((acronyms[word], True))
-            elif _CAPS_PLURAL.match(word):
-                seq.append((word[:-1].lower(), False))
-            else:
-                seq.append((self._lemma(word), False))
+    def _word_item(self, word: str) -> tuple[str, bool]:
+        """(lemma or final token, kept by the filters) for one spaCy token: a pure function of
+        the token text, so it is computed once per distinct chunk and cached."""
+        money = _placeholder_token(word)
+        if money is not None:
+            return money, True
+        acronyms = self._s["acronyms"]
+        if word in acronyms:
+            return acronyms[word], True
+        lemma = word[:-1].lower() if _CAPS_PLURAL.match(word) else self._lemma(word)
+        keep = not (lemma in self._s["stop"] or len(lemma) < self.config.min_token_length
+                    or not _LETTER.search(lemma) or lemma.startswith("'"))
+        return lemma, keep
+
+    def _chunk_entry(self, words: Sequence[str]) -> _Chunk:
+        items = tuple(self._word_item(w) for w in words)
+        index = self._s["phrases"]
+        return (tuple(lemma for lemma, keep in items if keep), items,
+                any(lemma in index for lemma, _ in items))
+
+    def _match_phrases(self, seq: Sequence[tuple[str, bool]]) -> list[str]:
+        """Join phrases (longest first), drop stop phrases and filtered words, left to right."""
+        index = self._s["phrases"]
         out: list[str] = []
-        min_len = self.config.min_token_length
         i, n = 0, len(seq)
         while i < n:
-            lemma, protected = seq[i]
-            matched = False
-            for key, output in index.get(lemma, ()):
-                size = len(key)
-                if i + size <= n and all(seq[i + j][0] == key[j] for j in range(1, size)):
-                    if output:
-                        out.append(output)
-                    i += size
-                    matched = True
-                    break
-            if matched:
-                continue
+            lemma, keep = seq[i]
+            options = index.get(lemma)
+            if options:
+                for key, output in options:
+                    size = len(key)
+                    if i + size <= n and all(seq[i + j][0] == key[j] for j in range(1, size)):
+                        if output:
+                            out.append(output)
+                        i += size
+                        break
+                else:
+                    options = None
+                if options:
+                    continue
             i += 1
-            if not protected and (lemma in stop or len(lemma) < min_len or not _LETTER.search(lemma)
-                                  or lemma.startswith("'")):
-                continue
-            out.append(lemma)
+            if keep:
+                out.append(lemma)
         return out
 
     def _clean_many(self, texts: Sequence[str]) -> list[list[str]]:
-        tokenizer = self._s["tokenizer"]
-        prepared = (self.prepare(t) for t in texts)
-        return [self._from_words([t.text for t in doc if not t.is_space])
-                for doc in tokenizer.pipe(prepared, batch_size=self.config.batch_size)]
+        """Tokens for ``texts``, paying spaCy once per distinct whitespace-delimited chunk.
+
+        spaCy's tokenizer splits on runs of whitespace (``str.isspace``, exactly what
+        ``str.split()`` uses) and tokenises each run of non-space characters on its own
+        (prefixes, suffixes, infixes, special cases, URL/token_match all apply per run); the
+        whitespace runs become space tokens, which are dropped anyway. So tokenising each
+        distinct chunk once and concatenating gives the tokens of the whole text (tested against
+        whole-text tokenisation in tests/test_clean.py). News vocabulary is Zipfian: 1M texts
+        hold a few hundred thousand distinct chunks.
+        """
+        s = self._s
+        chunks: dict[str, _Chunk] = s["chunks"]
+        split = [self.prepare(t).split() for t in texts]
+        unseen = {c: None for parts in split for c in parts if c not in chunks}
+        if len(chunks) + len(unseen) > _CHUNK_CACHE_SIZE:
+            chunks.clear()
+            unseen = {c: None for parts in split for c in parts}
+        if unseen:
+            tokenizer = s["tokenizer"]
+            for chunk, doc in zip(unseen, tokenizer.pipe(unseen, batch_size=self.config.batch_size)):
+                chunks[chunk] = self._chunk_entry([t.text for t in doc])
+        out: list[list[str]] = []
+        for parts in split:
+            entries = [chunks[c] for c in parts]
+            if any(e[2] for e in entries):
+                out.append(self._match_phrases([item for e in entries for item in e[1]]))
+            else:
+                out.append([tok for e in entries for tok in e[0]])
+        return out
 
     def iter_tokens(self, texts: Iterable[str]) -> Iterator[list[str]]:
         """Stream tokens for ``texts`` in batches (memory bounded by ``batch_size``)."""

@@ -5,8 +5,11 @@ import pickle
 
 import pytest
 
-from pipeline.clean import (TextCleaner, article_text, clean_articles, find_blurbs, parse_amounts,
-                            repair_text, split_tokens)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.clean import (_CAPS_PLURAL, _LETTER, TextCleaner, _placeholder_token, article_text,
+                            clean_articles, find_blurbs, parse_amounts, repair_text, split_tokens)
 from pipeline.config import CleanConfig
 from pipeline.errors import ConfigError
 from pipeline.records import Article
@@ -258,3 +261,94 @@ def test_frozen_cleaner_ignores_later_list_edits(tmp_path) -> None:
     assert "deficit" in before[0]
     live = TextCleaner(CleanConfig(normalise_file=str(custom)))
     assert "deficit" not in live.tokens(["Deficit talks stall at trust"])[0]
+
+
+# ---- the chunk-cached fast path equals whole-text spaCy tokenisation ----------------------------
+
+def _reference_tokens(cleaner: TextCleaner, text: str) -> list[str]:
+    """The cleaner before the chunk cache, verbatim: spaCy over the whole prepared text, space
+    tokens dropped, then the per-token rules and the phrase/stop filter."""
+    s = cleaner._s
+    words = [t.text for t in s["tokenizer"](cleaner.prepare(text)) if not t.is_space]
+    acronyms, stop, index = s["acronyms"], s["stop"], s["phrases"]
+    seq: list[tuple[str, bool]] = []
+    for word in words:
+        money = _placeholder_token(word)
+        if money is not None:
+            seq.append((money, True))
+        elif word in acronyms:
+            seq.append((acronyms[word], True))
+        elif _CAPS_PLURAL.match(word):
+            seq.append((word[:-1].lower(), False))
+        else:
+            seq.append((cleaner._lemma(word), False))
+    out: list[str] = []
+    i, n = 0, len(seq)
+    while i < n:
+        lemma, protected = seq[i]
+        matched = False
+        for key, output in index.get(lemma, ()):
+            size = len(key)
+            if i + size <= n and all(seq[i + j][0] == key[j] for j in range(1, size)):
+                if output:
+                    out.append(output)
+                i += size
+                matched = True
+                break
+        if matched:
+            continue
+        i += 1
+        if not protected and (lemma in stop or len(lemma) < cleaner.config.min_token_length
+                              or not _LETTER.search(lemma) or lemma.startswith("'")):
+            continue
+        out.append(lemma)
+    return out
+
+
+_PAIR: list[TextCleaner] = []
+
+
+def _assert_fast_equals_reference(texts: list[str]) -> None:
+    if not _PAIR:  # built once: spaCy setup costs far more than one generated example
+        _PAIR.extend([TextCleaner(), TextCleaner()])
+    fast, reference = _PAIR
+    got = fast.tokens(texts)
+    for text, tokens in zip(texts, got):
+        assert tokens == _reference_tokens(reference, text), repr(text)
+
+
+def test_fast_path_equals_reference_on_sample_pages(sample_pages):
+    from pipeline.config import ParseConfig
+    from pipeline.parse import parse_paths
+
+    arts = parse_paths(sample_pages, ParseConfig()).articles
+    texts = [a.headline for a in arts] + [a.standfirst or "" for a in arts]
+    texts += [article_text(a) for a in arts]
+    assert len(texts) > 200
+    _assert_fast_equals_reference(texts)
+
+
+def test_fast_path_equals_reference_on_ag_news(ag_news_csv):
+    import csv
+
+    with open(ag_news_csv, newline="", encoding="utf-8") as handle:
+        rows = [row for _, row in zip(range(2500), csv.reader(handle))]
+    texts = [row[1] for row in rows] + [row[2] for row in rows] + [f"{row[1]}\n{row[2]}" for row in rows]
+    _assert_fast_equals_reference(texts)
+
+
+_TRICKY = ["£20m", "$1.5bn", "€3k", "£240,000", "U.S.", "Ky.", "can't", "don't", "'s", "NHS", "ICSs",
+           "GPs", "Trusts", "e-mail", "co-op", "A&E", "www.nhs.uk", "https://x.org/a?b=1", "10%",
+           ":)", "(AP)", "#39;s", "&amp;", "quot;", "<b>", "--", "...", "1990s", "Mr.", "vs.", "U.K.",
+           "integrated care board", "NHS England", "mental health", "as", "m", "it's", "o'clock"]
+_PIECE = st.one_of(st.sampled_from(_TRICKY), st.text(
+    alphabet=st.sampled_from(list("aBzQ09.,;:!?'\"()[]-/&£$%#@_+*‘’“”–—…\u00a0\t\n\r\u2009\u3000 \\")),
+    max_size=8))
+_SEP = st.sampled_from([" ", "  ", "\n", "\t", "\u00a0", " \n ", "", "\r\n", "\u2003", "\u200b"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_PIECE, _SEP), max_size=12))
+def test_fast_path_equals_reference_on_generated_text(parts):
+    text = "".join(piece + sep for piece, sep in parts)
+    _assert_fast_equals_reference([text, text.upper(), text.title()])
