@@ -69,19 +69,28 @@ _SYMBOL = {v: k for k, v in _CURRENCY.items()}
 
 def normalise_chars(text: str) -> str:
     """NFKC, straight quotes, plain spaces: curly quotes and U+00A0 otherwise split words oddly."""
-    return unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    text = unicodedata.normalize("NFKC", text)
+    return text if text.isascii() else text.translate(_QUOTES)  # every _QUOTES key is non-ASCII
 
 
 def repair_text(text: str) -> str:
     """Undo common scraping damage: HTML entities (with or without "&"), tags, backslash line
     breaks, URLs, wire-service source tags and datelines. Generic, not tuned to one corpus."""
+    # each pattern is skipped when a character it needs is absent (same output, most texts are
+    # clean and these searches are most of the clean stage's own time)
     text = html.unescape(text)
-    text = _BARE_NUMERIC.sub(_bare_numeric, text)
-    text = _BARE_NAMED.sub(lambda m: _NAMED_BARE[m.group(1)], text)
+    if "#" in text:
+        text = _BARE_NUMERIC.sub(_bare_numeric, text)
+    if ";" in text:
+        text = _BARE_NAMED.sub(lambda m: _NAMED_BARE[m.group(1)], text)
     text = html.unescape(text)  # "&amp;lt;" style double escapes
-    text = _TAG.sub(" ", text).replace("\\", " ")
-    text = _URL.sub(" ", text)
-    text = _SOURCE_TAG.sub(" ", text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    text = text.replace("\\", " ")
+    if "." in text or "://" in text:  # what every _URL alternative needs
+        text = _URL.sub(" ", text)
+    if "(" in text:
+        text = _SOURCE_TAG.sub(" ", text)
     for _ in range(2):  # "SPACE.com - TORONTO, Canada -- ..." has two
         text = _DATELINE.sub("", text.lstrip(" -:|"), count=1)
     return text
@@ -107,6 +116,8 @@ def parse_amounts(text: str | None) -> list[float]:
     if not text:
         return []
     text = normalise_chars(text)
+    if "£" not in text:
+        return []
     return [_money_value(m) for m in _MONEY.finditer(text) if m.group(1) == "£"]
 
 
@@ -173,9 +184,9 @@ def load_domain_lists(config: CleanConfig) -> DomainLists:
 # ---- the cleaner -------------------------------------------------------------------------------------
 
 _DROP = ""  # phrase output meaning "drop these words"
-# Per distinct whitespace-delimited chunk: (kept tokens, (lemma, kept) per spaCy token, whether
-# any lemma can start a phrase). Bounded: cleared when a batch would take it past this many.
-_Chunk = tuple[tuple[str, ...], tuple[tuple[str, bool], ...], bool]
+# Per distinct whitespace-delimited chunk: (kept tokens, (lemma, kept) per spaCy token, positions
+# whose lemma can start a phrase). Bounded: cleared when a batch would take it past this many.
+_Chunk = tuple[tuple[str, ...], tuple[tuple[str, bool], ...], tuple[int, ...]]
 _CHUNK_CACHE_SIZE = 1_000_000
 
 
@@ -292,31 +303,26 @@ class TextCleaner:
         items = tuple(self._word_item(w) for w in words)
         index = self._s["phrases"]
         return (tuple(lemma for lemma, keep in items if keep), items,
-                any(lemma in index for lemma, _ in items))
+                tuple(j for j, (lemma, _) in enumerate(items) if lemma in index))
 
-    def _match_phrases(self, seq: Sequence[tuple[str, bool]]) -> list[str]:
-        """Join phrases (longest first), drop stop phrases and filtered words, left to right."""
+    def _match_phrases(self, seq: Sequence[tuple[str, bool]], starts: Sequence[int]) -> list[str]:
+        """Join phrases (longest first) and drop stop phrases, left to right; elsewhere keep the
+        words the filters kept. Only ``starts`` (positions whose lemma begins a phrase) are tried."""
         index = self._s["phrases"]
         out: list[str] = []
         i, n = 0, len(seq)
-        while i < n:
-            lemma, keep = seq[i]
-            options = index.get(lemma)
-            if options:
-                for key, output in options:
-                    size = len(key)
-                    if i + size <= n and all(seq[i + j][0] == key[j] for j in range(1, size)):
-                        if output:
-                            out.append(output)
-                        i += size
-                        break
-                else:
-                    options = None
-                if options:
-                    continue
-            i += 1
-            if keep:
-                out.append(lemma)
+        for p in starts:
+            if p < i:  # inside a phrase already matched
+                continue
+            for key, output in index[seq[p][0]]:
+                size = len(key)
+                if p + size <= n and all(seq[p + j][0] == key[j] for j in range(1, size)):
+                    out.extend([lemma for lemma, keep in seq[i:p] if keep])
+                    if output:
+                        out.append(output)
+                    i = p + size
+                    break
+        out.extend([lemma for lemma, keep in seq[i:] if keep])
         return out
 
     def _clean_many(self, texts: Sequence[str]) -> list[list[str]]:
@@ -344,10 +350,17 @@ class TextCleaner:
         out: list[list[str]] = []
         for parts in split:
             entries = [chunks[c] for c in parts]
-            if any(e[2] for e in entries):
-                out.append(self._match_phrases([item for e in entries for item in e[1]]))
-            else:
+            if not any(e[2] for e in entries):
                 out.append([tok for e in entries for tok in e[0]])
+                continue
+            seq: list[tuple[str, bool]] = []
+            starts: list[int] = []
+            for kept, items, chunk_starts in entries:
+                if chunk_starts:
+                    base = len(seq)
+                    starts.extend([base + j for j in chunk_starts])
+                seq.extend(items)
+            out.append(self._match_phrases(seq, starts))
         return out
 
     def iter_tokens(self, texts: Iterable[str]) -> Iterator[list[str]]:
