@@ -375,8 +375,7 @@ def cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig 
     coords = np.zeros((n, 2))
     labels[nonempty] = unique_labels[inverse]
     scores[nonempty] = unique_scores[inverse]
-    dims = min(2, Z.shape[1])
-    coords[nonempty, :dims] = Z[inverse, :dims]
+    coords[nonempty] = _map_2d(Z, config.random_state)[inverse]
     coords = np.round(coords, 6)
 
     B = (X > 0).astype(np.float64).tocsr()
@@ -394,6 +393,38 @@ def cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig 
     return ClusterResult(labels=labels, clusters=clusters, coords=coords, scores=scores,
                          k=k_final, method=config.method, k_scores=k_scores, notes=notes,
                          counts=counts)
+
+
+def _map_2d(Z, random_state: int, fit_rows: int = 20_000) -> np.ndarray:
+    """2-D map of the embedded articles for the report: centred PCA of the embedding.
+
+    The raw first two embedding dimensions are a poor map (the first LSA component is the corpus
+    mean; for small corpora the embedding is TF-IDF itself, whose first two columns are just two
+    words). PCA is fitted on a seeded sample of at most ``fit_rows`` rows, so it stays cheap at 1M.
+    """
+    n = Z.shape[0]
+    out = np.zeros((n, 2))
+    if n < 2:
+        return out
+    dense = Z.toarray() if sp.issparse(Z) and n * Z.shape[1] <= 5_000_000 else Z
+    if sp.issparse(dense):  # very wide sparse input: fall back to a truncated SVD
+        from sklearn.decomposition import TruncatedSVD
+
+        svd = TruncatedSVD(n_components=min(2, Z.shape[1] - 1) or 1, random_state=random_state)
+        proj = svd.fit_transform(dense)
+        out[:, :proj.shape[1]] = proj
+        return out
+    from sklearn.decomposition import PCA
+
+    dims = min(2, dense.shape[1], n)
+    rng = np.random.RandomState(random_state)
+    sample = np.sort(rng.choice(n, fit_rows, replace=False)) if n > fit_rows else slice(None)
+    pca = PCA(n_components=dims, random_state=random_state).fit(dense[sample])
+    proj = pca.transform(dense)
+    # fix each axis's sign (PCA's sign is arbitrary across library versions): heavier side positive
+    signs = np.where(np.sum(proj ** 3, axis=0) < 0, -1.0, 1.0)
+    out[:, :dims] = proj * signs
+    return out
 
 
 def _fill(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray,
