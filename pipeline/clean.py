@@ -16,6 +16,7 @@ Public names:
 """
 from __future__ import annotations
 
+import gc
 import html
 import json
 import os
@@ -23,6 +24,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +52,7 @@ _BARE_NAMED = re.compile(r"(?<![&\w])(quot|amp|lt|gt|apos|nbsp);")
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b",
                   re.IGNORECASE)
+_URL_HINT = re.compile(r"://|www\.|\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b", re.IGNORECASE)
 # A parenthesised source credit of 1-4 capitalised words: "(Reuters)", "(AP)", "(Canadian Press)".
 _SOURCE_TAG = re.compile(r"\(\s*(?:[A-Z][\w.&'-]*\s*){1,4}\)")
 # A dateline before a dash at the start: "AP - ", "LONDON (Reuters) - ", "TORONTO, Canada -- ".
@@ -87,12 +90,14 @@ def repair_text(text: str) -> str:
     if "<" in text:
         text = _TAG.sub(" ", text)
     text = text.replace("\\", " ")
-    if "." in text or "://" in text:  # what every _URL alternative needs
+    if _URL_HINT.search(text):  # what every _URL alternative needs, found far faster
         text = _URL.sub(" ", text)
     if "(" in text:
         text = _SOURCE_TAG.sub(" ", text)
     for _ in range(2):  # "SPACE.com - TORONTO, Canada -- ..." has two
-        text = _DATELINE.sub("", text.lstrip(" -:|"), count=1)
+        text = text.lstrip(" -:|")
+        if "-" in text:
+            text = _DATELINE.sub("", text, count=1)
     return text
 
 
@@ -179,6 +184,19 @@ def load_domain_lists(config: CleanConfig) -> DomainLists:
         acronyms=tuple(data.get("acronyms", {}).items()),
         lemmas=tuple((k.lower(), v) for k, v in data.get("lemmas", {}).items()),
     )
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: cleaning allocates millions of small acyclic tuples
+    and lists, and the collector's repeated full passes over them cost a sixth of the stage."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ---- the cleaner -------------------------------------------------------------------------------------
@@ -326,6 +344,11 @@ class TextCleaner:
         return out
 
     def _clean_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """Tokens for ``texts`` (see :meth:`_clean_chunks`), garbage collector paused."""
+        with paused_gc():
+            return self._clean_chunks(texts)
+
+    def _clean_chunks(self, texts: Sequence[str]) -> list[list[str]]:
         """Tokens for ``texts``, paying spaCy once per distinct whitespace-delimited chunk.
 
         spaCy's tokenizer splits on runs of whitespace (``str.isspace``, exactly what
@@ -380,6 +403,10 @@ class TextCleaner:
         ``n_jobs`` > 1 (0 = all cores) spreads large inputs over worker processes that return
         token lists only; below ``parallel_threshold`` distinct texts it runs in-process.
         """
+        with paused_gc():
+            return self._tokens(texts, n_jobs)
+
+    def _tokens(self, texts: Sequence[str], n_jobs: int) -> list[list[str]]:
         texts = ["" if t is None else str(t) for t in texts]
         cache = self._cache
         todo = [t for t in dict.fromkeys(texts) if t not in cache]
@@ -514,6 +541,12 @@ def clean_articles(articles: list[Article], config: CleanConfig | None = None, n
                    cleaner: TextCleaner | None = None) -> CleanResult:
     """Fill ``tokens`` (headline then non-blurb standfirst) and ``amounts`` (pounds) on each
     article. Blurbs are detected over the whole corpus and contribute no tokens."""
+    with paused_gc():
+        return _clean_articles(articles, config, n_jobs, cleaner)
+
+
+def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs: int,
+                    cleaner: TextCleaner | None) -> CleanResult:
     config = config or CleanConfig()
     cleaner = cleaner or TextCleaner(config)
     blurbs = find_blurbs(articles, config.blurb_min_headlines)

@@ -370,7 +370,7 @@ def test_fast_path_equals_reference_on_ag_news(ag_news_csv):
 _TRICKY = ["£20m", "$1.5bn", "€3k", "£240,000", "U.S.", "Ky.", "can't", "don't", "'s", "NHS", "ICSs",
            "GPs", "Trusts", "e-mail", "co-op", "A&E", "www.nhs.uk", "https://x.org/a?b=1", "10%",
            ":)", "(AP)", "#39;s", "&amp;", "quot;", "<b>", "--", "...", "1990s", "Mr.", "vs.", "U.K.",
-           "http://localhost/x", "HTTPS://A", "#36;", "x#39;s", "<i>", "</p>", "LONDON (Reuters) -",
+           "http://localhost/x", "HTTPS://A", "BBC.co.uk", "Yahoo.COM", "a-b.net/x", "#36;", "x#39;s", "<i>", "</p>", "LONDON (Reuters) -",
            "ＡＢＣ", "＄5", "￡3m", "ﬁnance", "integrated care board", "NHS England", "mental health", "as", "m", "it's", "o'clock"]
 _PIECE = st.one_of(st.sampled_from(_TRICKY), st.text(
     alphabet=st.sampled_from(list("aBzQ09.,;:!?'\"()[]-/&£$%#@_+*‘’“”–—…\u00a0\t\n\r\u2009\u3000 \\")),
