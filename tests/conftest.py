@@ -26,3 +26,14 @@ def ag_news_csv() -> Path:
     if not AG_NEWS_CSV.is_file():
         pytest.skip(f"AG News not found at {AG_NEWS_CSV}")
     return AG_NEWS_CSV
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The shipped classifier. It must load: a stale model is a failure to fix (retrain), not to hide."""
+    from pipeline.config import DEFAULT_MODEL
+    from pipeline.tag import load_classifier
+
+    load_classifier(DEFAULT_MODEL)  # raises ModelError with the fix if it is stale or tampered with
+    return DEFAULT_MODEL
+

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.run import resolve_inputs
-from test_run import model_path  # noqa: F401 - shared session fixture
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -8,31 +8,13 @@ from pathlib import Path
 import pytest
 
 import pipeline
-from pipeline.config import DEFAULT_MODEL, Config, load_config
+from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, InputError, ModelError, OutputError
 from pipeline.io import sha256_file
 from pipeline.report import CATEGORY_ORDER
 from pipeline.run import OUTPUT_FILES, RunResult, resolve_inputs, run
 
 LABELS_DIR = Path(__file__).resolve().parent.parent / "data" / "labels"
-
-
-@pytest.fixture(scope="session")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped classifier, or (until one is committed) one trained on the labelled examples."""
-    if DEFAULT_MODEL.is_file():
-        return DEFAULT_MODEL
-    from pipeline.tag import CategoryClassifier, save_classifier
-
-    items, labels = [], []
-    for path in sorted(LABELS_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            items.append({"headline": row["headline"], "standfirst": row.get("standfirst")})
-            labels.append(row["category"])
-    target = tmp_path_factory.mktemp("model") / "category_classifier.joblib"
-    save_classifier(CategoryClassifier().fit(items, labels), target)
-    return target
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from pipeline.config import DEFAULT_MODEL, load_config
-from pipeline.errors import ModelError
+from pipeline.config import load_config
 from pipeline.run import RunResult, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,20 +23,9 @@ N_ARTICLES = 1000
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped classifier if it loads, else one trained on the labelled examples."""
-    from pipeline.model_store import load_categories, read_labels, save_classifier
-    from pipeline.tag import CategoryClassifier, load_classifier
-
-    try:
-        load_classifier(DEFAULT_MODEL)
-        return DEFAULT_MODEL
-    except ModelError:
-        data = read_labels(sorted((REPO / "data" / "labels").glob("*.jsonl")),
-                           categories=list(load_categories()))
-        path = tmp_path_factory.mktemp("model") / "category_classifier.joblib"
-        save_classifier(CategoryClassifier(random_state=0).fit(data.items, data.labels), path)
-        return path
+def model(model_path: Path) -> Path:
+    """The shipped classifier (see conftest)."""
+    return model_path
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import pytest
 
 from pipeline.records import SCHEMA_PATH, Article, Source, article_schema
 from pipeline.run import run
-from test_run import model_path  # noqa: F401 - shared session fixture
 
 
 @pytest.fixture(scope="module")
