@@ -528,7 +528,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
 
         # tag --------------------------------------------------------------------------------------
         from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
-        from .tag import load_classifier
+        from .tag import known_from_clean, load_classifier
 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
@@ -540,7 +540,10 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
         for begin in range(0, len(articles), step):
             chunk = articles[begin:begin + step]
-            _add_counts(tag_counts, tag_articles_parallel(chunk, classifier, model_path, config.tag, jobs))
+            # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
+            known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
+            _add_counts(tag_counts, tag_articles_parallel(chunk, classifier, model_path, config.tag,
+                                                          jobs, known=known))
             progress.advance("tag", len(chunk))
         counts["tag"] = {"articles": len(articles), **tag_counts}
         timings["tag"] = time.perf_counter() - t0

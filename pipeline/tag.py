@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, \
     precision_recall_fscore_support
@@ -32,10 +31,11 @@ from sklearn.utils.validation import check_is_fitted
 from .clean import TextCleaner
 from .config import CleanConfig, TagConfig
 from .records import Article
-from .tag_features import DEFAULT_KICKERS, DEFAULT_SERIES, ItemTypeError, LabelSetError, \
-    LexiconMatcher, TextInputError, WordNgrams, char_text, item_texts
+from .tag_features import DEFAULT_KICKERS, DEFAULT_SERIES, CharNgramTfidf, ItemTypeError, \
+    LabelSetError, LexiconMatcher, TextInputError, WordTfidf, char_text, item_parts
 
-__all__ = ["CategoryClassifier", "tag_articles", "tag_items", "article_item", "cross_validate_classifier",
+__all__ = ["CategoryClassifier", "tag_articles", "tag_items", "article_item", "known_tokens",
+           "known_from_clean", "same_cleaner", "cross_validate_classifier",
            "evaluate_predictions", "load_classifier", "save_classifier", "TextInputError",
            "ItemTypeError", "LabelSetError"]
 
@@ -135,13 +135,32 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
             return {name: list(cat["lexicon"]) for name, cat in categories.items()}
         raise ValueError(f"lexicon must be 'auto', None or a mapping, got {self.lexicon!r}")
 
-    def _features(self, X: Any, *, fit: bool) -> sp.csr_matrix:
-        texts = item_texts(X, series_names=DEFAULT_SERIES, kickers=DEFAULT_KICKERS)
-        tokens = self.cleaner_.tokens(texts)
+    def word_tokens(self, parts: Sequence[tuple[str, str]],
+                    known: Mapping[str, list[str]] | None = None) -> list[list[str]]:
+        """Lemma tokens per item: the headline's then the standfirst's, each cleaned on its own.
+
+        ``known`` maps texts to tokens already computed by *this model's* cleaner (see
+        :func:`known_tokens`); texts missing from it are cleaned here.
+        """
+        if known:
+            todo = [t for h, s in parts for t in (h, s) if t and t not in known]
+            fresh = dict(zip(todo, self.cleaner_.tokens(todo))) if todo else {}
+            def lookup(t: str) -> list[str]:
+                return known[t] if t in known else fresh[t]
+            return [lookup(h) + lookup(s) if s else list(lookup(h)) for h, s in parts]
+        heads = self.cleaner_.tokens([h for h, _ in parts])
+        stands = self.cleaner_.tokens([s for _, s in parts if s])
+        it = iter(stands)
+        return [h + next(it) if s else h for h, (_, s) in zip(heads, parts)]
+
+    def _features(self, X: Any, *, fit: bool,
+                  known: Mapping[str, list[str]] | None = None) -> sp.csr_matrix:
+        parts = item_parts(X, series_names=DEFAULT_SERIES, kickers=DEFAULT_KICKERS)
+        tokens = self.word_tokens(parts, known)
         if fit:  # kept so a loader can check the clean stage still gives the same tokens
-            distinct = sorted(set(texts))
+            distinct = sorted({t for pair in parts for t in pair if t})
             self.clean_sample_ = distinct[::max(1, len(distinct) // 200)][:200]
-        chars = [char_text(t) for t in texts]
+        chars = [char_text(f"{h}\n{s}" if s else h) for h, s in parts]
         if fit:
             blocks = [self.word_vectorizer_.fit_transform(tokens),
                       self.char_vectorizer_.fit_transform(chars)]
@@ -180,13 +199,11 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.lexicon_ = None
             self.lexicon_matcher_ = None
-        self.word_vectorizer_ = TfidfVectorizer(analyzer=WordNgrams(tuple(self.word_ngram_range)),
-                                                sublinear_tf=True, dtype=np.float32)
-        self.char_vectorizer_ = TfidfVectorizer(analyzer="char_wb", lowercase=False,
-                                                ngram_range=tuple(self.char_ngram_range),
-                                                min_df=self.char_min_df,
-                                                max_features=self.char_max_features,
-                                                sublinear_tf=True, dtype=np.float32)
+        self.word_vectorizer_ = WordTfidf(tuple(self.word_ngram_range), dtype=np.float32)
+        self.char_vectorizer_ = CharNgramTfidf(tuple(self.char_ngram_range),
+                                               min_df=self.char_min_df,
+                                               max_features=self.char_max_features,
+                                               dtype=np.float32)
         features = self._features(X, fit=True)
         self.estimator_, self.calibrated_ = self._make_estimator(min(counts.values()))
         self.estimator_.fit(features, y)
@@ -205,10 +222,13 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         return LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000,
                                   random_state=self.random_state), False
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated probability of every class (columns in ``classes_`` order)."""
+    def predict_proba(self, X: Any, *, known: Mapping[str, list[str]] | None = None) -> np.ndarray:
+        """Calibrated probability of every class (columns in ``classes_`` order).
+
+        ``known``: optional text -> tokens from this model's own cleaner (:func:`known_tokens`).
+        """
         check_is_fitted(self, "estimator_")
-        return self.estimator_.predict_proba(self._features(X, fit=False))
+        return self.estimator_.predict_proba(self._features(X, fit=False, known=known))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each item."""
@@ -230,36 +250,108 @@ def article_item(article: Article) -> dict[str, Any]:
             "series": article.series}
 
 
-def tag_items(items: Sequence[Any], clf: CategoryClassifier,
-              config: TagConfig | None = None) -> list[dict[str, Any]]:
+def known_tokens(clf: CategoryClassifier, clean_config: CleanConfig | None,
+                 texts: Sequence[str], tokens: Sequence[list[str]]) -> dict[str, list[str]] | None:
+    """``{text: tokens}`` from a run's clean stage, for :meth:`CategoryClassifier.predict_proba`,
+    or ``None`` when that stage's cleaner is not the model's.
+
+    Why: the run has already cleaned each headline and standfirst; cleaning them again is a
+    large share of tagging. The tokens are only reused when they are what the model's own frozen
+    cleaner would give: same token-relevant options and the same domain lists (the code is the
+    same in one process, and :func:`load_classifier` checked it against the model's fingerprint).
+    Texts the classifier reads differently (e.g. a blurb standfirst) are simply absent and get
+    cleaned by the model.
+    """
+    if not same_cleaner(clf, clean_config):
+        return None
+    return {t: tok for t, tok in zip(texts, tokens) if t}
+
+
+def known_from_clean(clf: CategoryClassifier, clean_config: CleanConfig | None, cleaned: Any,
+                     articles: Sequence[Article], start: int = 0) -> dict[str, list[str]] | None:
+    """:func:`known_tokens` for ``articles`` = the run's articles ``start:start+len(articles)``,
+    from the clean stage's :class:`~pipeline.clean.CleanResult` (``None`` if it cannot be reused).
+
+    The clean stage's texts are rebuilt with its own public helpers (``headline_text``; blurb
+    standfirsts contributed no tokens and are left out). As a guard against the two drifting
+    apart, the first headline and standfirst of the chunk are cleaned again by the model and
+    must match, else nothing is reused.
+    """
+    from .clean import headline_text, is_blurb
+
+    heads_tokens = getattr(cleaned, "headline_tokens", None)
+    stands_tokens = getattr(cleaned, "standfirst_tokens", None)
+    if heads_tokens is None or stands_tokens is None or not same_cleaner(clf, clean_config):
+        return None
+    blurbs = getattr(cleaned, "blurbs", frozenset())
+    texts: list[str] = []
+    tokens: list[list[str]] = []
+    probes = [0]  # the first headline and the first standfirst
+    for i, article in enumerate(articles, start):
+        texts.append(headline_text(article))
+        tokens.append(heads_tokens[i])
+        if article.standfirst and not is_blurb(article, blurbs):
+            if len(probes) == 1:
+                probes.append(len(texts))
+            texts.append(article.standfirst)
+            tokens.append(stands_tokens[i])
+    if texts and [tokens[j] for j in probes] != clf.cleaner_.tokens([texts[j] for j in probes]):
+        return None
+    return known_tokens(clf, clean_config, texts, tokens)
+
+
+def same_cleaner(clf: CategoryClassifier, clean_config: CleanConfig | None) -> bool:
+    """Whether a cleaner built from ``clean_config`` gives exactly the tokens of ``clf.cleaner_``."""
+    from .clean import load_domain_lists
+
+    ours = clf.cleaner_.config
+    theirs = clean_config or CleanConfig()
+    fields = ("extra_stop_words", "phrases", "normalise_file", "repair", "min_token_length")
+    if any(getattr(ours, f) != getattr(theirs, f) for f in fields):
+        return False
+    frozen = getattr(clf.cleaner_, "lists", None)
+    if frozen is None:
+        return False
+    try:
+        return load_domain_lists(theirs) == frozen
+    except Exception:  # noqa: BLE001 - an unreadable list file: just do not share
+        return False
+
+
+def tag_items(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig | None = None, *,
+              known: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
     """Per item: ``category``, ``confidence`` (max probability), ``uncertain``, ``scores``.
 
     Probabilities are rounded to 4 decimals; ``scores`` has every class in ``classes_`` order.
     Below ``config.min_confidence`` an item keeps its best category but is flagged ``uncertain``.
+    ``known``: texts already cleaned by the model's cleaner (:func:`known_tokens`).
     """
     config = config or TagConfig()
     classes = [str(c) for c in clf.classes_]
     if len(items) == 0:
         return []
+    proba = clf.predict_proba(items, known=known)
+    best = np.argmax(proba, axis=1).tolist()
+    threshold = config.min_confidence
     out = []
-    for row in clf.predict_proba(items):
-        best = int(np.argmax(row))
-        confidence = round(float(row[best]), 4)
-        out.append({"category": classes[best], "confidence": confidence,
-                    "uncertain": bool(confidence < config.min_confidence),
-                    "scores": {c: round(float(p), 4) for c, p in zip(classes, row)}})
+    for row, b in zip(proba.tolist(), best):  # Python floats: round() as before, exactly
+        scores = dict(zip(classes, [round(p, 4) for p in row]))
+        confidence = scores[classes[b]]
+        out.append({"category": classes[b], "confidence": confidence,
+                    "uncertain": confidence < threshold, "scores": scores})
     return out
 
 
 def tag_articles(articles: list[Article], clf: CategoryClassifier,
-                 config: TagConfig | None = None) -> dict[str, Any]:
+                 config: TagConfig | None = None, *,
+                 known: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """Fill ``category``, ``confidence``, ``uncertain`` and ``scores`` on each article.
 
     Returns counts: ``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}``.
     """
     per_category = {str(c): 0 for c in clf.classes_}
     uncertain = 0
-    tags = tag_items([article_item(a) for a in articles], clf, config)
+    tags = tag_items([article_item(a) for a in articles], clf, config, known=known)
     for article, tag in zip(articles, tags):
         article.category = tag["category"]
         article.confidence = tag["confidence"]

@@ -6,6 +6,8 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from pipeline.config import TagConfig
@@ -262,3 +264,154 @@ def test_agnews_ours_at_least_baseline_on_same_folds(ag_news_csv) -> None:
     assert np.mean(ours["accuracy"]) >= np.mean(base["accuracy"])
     assert np.mean(ours["macro_f1"]) >= np.mean(base["macro_f1"])
     assert np.mean(ours["accuracy"]) > 0.8
+
+
+# -- fast feature transforms equal scikit-learn's vectorizers --------------------------------------
+
+def _assert_same_csr(a, b) -> None:
+    a, b = a.tocsr(), b.tocsr()
+    a.sort_indices()
+    b.sort_indices()
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert a.dtype == b.dtype
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-6, atol=1e-7)
+
+
+def _char_reference(fit_texts, min_df=2, max_features=50000, ngram_range=(2, 5)):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=ngram_range,
+                           min_df=min_df, max_features=max_features, sublinear_tf=True,
+                           dtype=np.float32).fit(fit_texts)
+
+
+def _label_texts() -> list[str]:
+    from pathlib import Path
+
+    from pipeline.model_store import read_labels
+
+    files = sorted((Path(__file__).resolve().parent.parent / "data" / "labels").glob("*.jsonl"))
+    return [char_text(t) for t in item_texts(read_labels(files).items)]
+
+
+def test_char_wb_ngrams_match_sklearn_per_word() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from pipeline.tag_features import char_wb_ngrams
+
+    for word in ["a", "ab", "abc", "abcd", "nhs", "£20m", "reconfiguration", "é"]:
+        for ngram_range in [(2, 5), (1, 3), (3, 3), (4, 6)]:
+            analyze = CountVectorizer(analyzer="char_wb", lowercase=False,
+                                      ngram_range=ngram_range).build_analyzer()
+            assert char_wb_ngrams(word, ngram_range) == analyze(word), (word, ngram_range)
+
+
+def test_char_tfidf_equals_tfidf_vectorizer_on_labels() -> None:
+    from pipeline.tag_features import CharNgramTfidf
+
+    texts = _label_texts()
+    fit, test = texts[::2], texts[1::2]
+    ref = _char_reference(fit)
+    ours = CharNgramTfidf((2, 5), min_df=2, max_features=50000)
+    _assert_same_csr(ref.transform(fit), ours.fit_transform(fit))
+    assert ours.vocabulary_ == ref.vocabulary_
+    np.testing.assert_array_equal(ours.tfidf_.idf_, ref.idf_)
+    _assert_same_csr(ref.transform(test), ours.transform(test))
+    _assert_same_csr(ref.transform(test), ours.transform(test))  # again, from the word cache
+    # a bounded cache that overflows gives the same matrix
+    small = CharNgramTfidf((2, 5), min_df=2, max_features=50000, cache_size=50).fit(fit)
+    _assert_same_csr(ref.transform(test[:300]), small.transform(test[:300]))
+    assert len(small._cache) <= 50
+    assert pickle.loads(pickle.dumps(ours))._cache == {}  # the cache is not saved with a model
+
+
+def test_char_tfidf_equals_tfidf_vectorizer_on_ag_news(ag_news_csv) -> None:
+    import csv
+
+    from pipeline.tag_features import CharNgramTfidf
+
+    with open(ag_news_csv, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))[1:3001]
+    texts = [char_text(f"{r[1]}\n{r[2]}") for r in rows]
+    ref = _char_reference(texts[:2000], max_features=20000)
+    ours = CharNgramTfidf((2, 5), min_df=2, max_features=20000).fit(texts[:2000])
+    _assert_same_csr(ref.transform(texts[2000:]), ours.transform(texts[2000:]))
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab c\t\n\u00a0\u2003é£-.'xyz")),
+                        max_size=40), min_size=1, max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_char_tfidf_equals_tfidf_vectorizer_on_generated_text(texts) -> None:
+    from pipeline.tag_features import CharNgramTfidf
+
+    fit = texts + ["ab abc xyz", "c a b é£"]
+    ref = _char_reference(fit, min_df=1, max_features=None, ngram_range=(1, 4))
+    ours = CharNgramTfidf((1, 4), min_df=1, max_features=None).fit(fit)
+    probe = texts[::-1] + ["", "   ", "abcxyz ab"]
+    _assert_same_csr(ref.transform(probe), ours.transform(probe))
+
+
+def test_word_tfidf_equals_tfidf_vectorizer(fitted: CategoryClassifier) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.tag_features import WordNgrams, WordTfidf
+
+    tokens = fitted.cleaner_.tokens(_label_texts()[:800])
+    ref = TfidfVectorizer(analyzer=WordNgrams((1, 2)), sublinear_tf=True, dtype=np.float32)
+    ref.fit(tokens[::2])
+    ours = WordTfidf((1, 2)).fit(tokens[::2])
+    assert ours.vocabulary_ == ref.vocabulary_
+    _assert_same_csr(ref.transform(tokens[1::2] + [[], ["trust", "trust"]]),
+                     ours.transform(tokens[1::2] + [[], ["trust", "trust"]]))
+
+
+def test_lexicon_transform_equals_per_text_counts(fitted: CategoryClassifier) -> None:
+    matcher = fitted.lexicon_matcher_
+    tokens = fitted.cleaner_.tokens(_label_texts()[:400]) + [[]]
+    dense = np.log1p(np.vstack([matcher.counts(t) for t in tokens])) * 0.25
+    np.testing.assert_allclose(matcher.transform(tokens, 0.25).toarray(), dense)
+
+
+# -- reusing the run's clean-stage tokens -----------------------------------------------------------
+
+def test_tags_are_identical_with_and_without_the_clean_stage_tokens(fitted, sample_pages) -> None:
+    import copy
+
+    from pipeline.clean import clean_articles
+    from pipeline.config import CleanConfig, ParseConfig
+    from pipeline.parse import parse_paths
+    from pipeline.tag import known_from_clean
+
+    articles = list(parse_paths(sample_pages, ParseConfig()).articles)
+    cleaned = clean_articles(articles, CleanConfig())
+    shared, plain = copy.deepcopy(articles), copy.deepcopy(articles)
+    for begin in range(0, len(articles), 30):  # in chunks, as the run does
+        known = known_from_clean(fitted, CleanConfig(), cleaned, shared[begin:begin + 30], begin)
+        assert known  # the same cleaner: tokens are reused
+        tag_articles(shared[begin:begin + 30], fitted, TagConfig(), known=known)
+    tag_articles(plain, clone(fitted).fit(ITEMS, LABELS), TagConfig())
+    assert [(a.category, a.confidence, a.scores) for a in shared] == \
+        [(a.category, a.confidence, a.scores) for a in plain]
+    # the reused tokens are exactly what the model's cleaner gives for those texts
+    known = known_from_clean(fitted, CleanConfig(), cleaned, articles)
+    assert {t: fitted.cleaner_.tokens([t])[0] for t in known} == known
+
+
+def test_clean_stage_tokens_are_not_reused_from_another_cleaner(fitted, sample_pages) -> None:
+    from pipeline.clean import clean_articles
+    from pipeline.config import CleanConfig, ParseConfig
+    from pipeline.parse import parse_paths
+    from pipeline.tag import known_from_clean
+
+    articles = list(parse_paths(sample_pages, ParseConfig()).articles)
+    other = CleanConfig(extra_stop_words=["trust"])
+    cleaned = clean_articles(articles, other)
+    assert known_from_clean(fitted, other, cleaned, articles) is None
+    assert known_from_clean(fitted, CleanConfig(min_token_length=3), cleaned, articles) is None
+    # tokens that do not match the model's cleaner are caught by the probe even if configs agree
+    cleaned = clean_articles(articles, CleanConfig())
+    assert known_from_clean(fitted, CleanConfig(), cleaned, articles) is not None
+    cleaned.headline_tokens[0] = ["tampered"]
+    assert known_from_clean(fitted, CleanConfig(), cleaned, articles) is None

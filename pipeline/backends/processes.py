@@ -86,7 +86,8 @@ def apply_tags(articles: Sequence[Article], tags: Sequence[dict[str, Any]],
 
 
 def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: Path,
-                          config: TagConfig, n_jobs: int) -> dict[str, Any]:
+                          config: TagConfig, n_jobs: int,
+                          known: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """``tag.tag_articles`` with chunks of articles tagged in ``n_jobs`` processes.
 
     Features are computed per text, so a chunk's tags equal the whole batch's (tested); workers
@@ -94,6 +95,8 @@ def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: 
     """
     from ..tag import article_item, tag_articles
 
+    if known is not None:  # the clean stage's tokens are reused: in-process beats shipping them
+        return tag_articles(articles, classifier, config, known=known)
     if n_jobs <= 1 or len(articles) < TAG_MIN_ARTICLES:
         return tag_articles(articles, classifier, config)
     from joblib import Parallel, delayed
