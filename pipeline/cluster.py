@@ -99,6 +99,12 @@ def _unique_rows(X: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.asarray(firsts, dtype=np.int64), inverse
 
 
+# Above this many distinct articles the LSA basis is fitted on a seeded sample of this size and
+# every row is projected onto it: randomized SVD of the whole matrix was 8 s of the 12 s cluster
+# stage at 100k and grows linearly, while topic directions are already stable at 20k articles.
+SVD_FIT_MAX = 20000
+
+
 def _embed(Xu: sp.csr_matrix, config: ClusterConfig) -> np.ndarray:
     """LSA: TruncatedSVD then L2 rows (cosine geometry). With no more distinct articles than
     LSA dimensions, a projection would only lose information: use the TF-IDF rows as they are."""
@@ -108,7 +114,11 @@ def _embed(Xu: sp.csr_matrix, config: ClusterConfig) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
 
         svd = TruncatedSVD(n_components=n_components, random_state=config.random_state)
-        Z = svd.fit_transform(Xu)
+        if m > SVD_FIT_MAX:  # the basis from a seeded sample; projecting every row is one product
+            rows = np.sort(np.random.RandomState(config.random_state).choice(m, SVD_FIT_MAX, replace=False))
+            Z = svd.fit(Xu[rows]).transform(Xu)
+        else:
+            Z = svd.fit_transform(Xu)
     else:
         Z = Xu.toarray()
     return normalize(Z.astype(np.float64))
