@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import chain, repeat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -240,13 +241,18 @@ class WordTfidf:
         """Raw n-gram counts, equal to ``CountVectorizer.transform``."""
         get = self.vocabulary_.get
         analyze = self.counter_.analyzer
-        indices: list[int] = []
+        missing = repeat(-1)
+        looked_up: list[int] = []
         indptr = np.zeros(len(token_lists) + 1, dtype=np.int64)
         for i, tokens in enumerate(token_lists):
-            indices.extend(j for j in map(get, analyze(tokens)) if j is not None)
-            indptr[i + 1] = len(indices)
-        X = sp.csr_matrix((np.ones(len(indices), dtype=self.dtype),
-                           np.asarray(indices, dtype=np.int32), indptr),
+            looked_up.extend(map(get, analyze(tokens), missing))  # -1: not in the vocabulary
+            indptr[i + 1] = len(looked_up)
+        found = np.fromiter(looked_up, dtype=np.int64, count=len(looked_up))
+        keep = found >= 0  # n-grams outside the vocabulary are dropped, as CountVectorizer does
+        if not keep.all():
+            indptr = np.concatenate(([0], np.cumsum(keep)))[indptr]
+            found = found[keep]
+        X = sp.csr_matrix((np.ones(len(found), dtype=self.dtype), found.astype(np.int32), indptr),
                           shape=(len(token_lists), len(self.vocabulary_)))
         X.sum_duplicates()  # sorts indices and adds repeated n-grams
         return X
@@ -255,30 +261,30 @@ class WordTfidf:
         """TF-IDF with the fitted vocabulary (same as ``TfidfVectorizer.transform``)."""
         return self.tfidf_.transform(self.counts(token_lists), copy=False)
 
+
 def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     """scikit-learn's ``char_wb`` n-grams of one whitespace-free word (padded with a space each
     side; a word no longer than n, padded, is counted once and longer n are skipped)."""
     min_n, max_n = ngram_range
     w = f" {word} "
     w_len = len(w)
-    out = []
-    for n in range(min_n, max_n + 1):
-        out.extend(w[i:i + n] for i in range(max(1, w_len - n + 1)))
-        if w_len <= n:
-            break
-    return out
+    if w_len <= min_n:
+        return [w]
+    return [w[i:i + n] for n in range(min_n, min(max_n, w_len) + 1) for i in range(w_len - n + 1)]
 
 
 class CharNgramTfidf:
     """``TfidfVectorizer(analyzer="char_wb", lowercase=False, sublinear_tf=True)`` with a fast
-    transform: the same vocabulary, idf and output, but n-grams are generated once per distinct
+    transform: the same vocabulary, idf and values, but n-grams are generated once per distinct
     word instead of once per word occurrence.
 
     Why: ``char_wb`` n-grams never cross whitespace, so a text's n-gram counts are the sum of its
     words' counts. Scikit-learn builds every n-gram string of every text in Python (half of the
-    tag stage's time); here each text costs one dictionary lookup per word and the counts are
-    assembled as a sparse (texts x words) @ (words x features) product. The word cache is
-    bounded (``cache_size`` words) and not pickled.
+    tag stage's time); here each word occurrence costs one dictionary lookup, and the counts are
+    the sparse product (texts x words) @ (words x features) with the word rows kept between
+    calls. That cache is bounded (``cache_size`` words; cleared when full) and not pickled.
+    Column indices within a row are left in product order (sorting them cost a fifth of the
+    transform); ``counts(..., sort=True)`` sorts, for comparisons.
 
     Fitting delegates to :class:`~sklearn.feature_extraction.text.CountVectorizer` and
     :class:`~sklearn.feature_extraction.text.TfidfTransformer` exactly as ``TfidfVectorizer``
@@ -287,22 +293,26 @@ class CharNgramTfidf:
 
     def __init__(self, ngram_range: tuple[int, int] = (2, 5), min_df: int | float = 1,
                  max_features: int | None = None, dtype: Any = np.float32,
-                 cache_size: int = 500_000) -> None:
+                 cache_size: int = 300_000) -> None:
         self.ngram_range = tuple(ngram_range)
         self.min_df = min_df
         self.max_features = max_features
         self.dtype = dtype
         self.cache_size = cache_size
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._reset_cache()
+
+    def _reset_cache(self) -> None:
+        self._word_ids: dict[str, int] = {}
+        self._word_rows: sp.csr_matrix | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_cache"] = {}
+        state["_word_ids"], state["_word_rows"] = {}, None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._cache = {}
+        self._reset_cache()
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Learn the vocabulary and idf from ``texts``; return their TF-IDF matrix."""
@@ -314,61 +324,66 @@ class CharNgramTfidf:
         counts = self.counter_.fit_transform(texts)
         self.vocabulary_ = self.counter_.vocabulary_
         self.tfidf_ = TfidfTransformer(sublinear_tf=True).fit(counts)
-        self._cache = {}
+        self._reset_cache()
         return self.tfidf_.transform(counts, copy=False)
 
     def fit(self, texts: Sequence[str]) -> "CharNgramTfidf":
         self.fit_transform(texts)
         return self
 
-    def _word_features(self, word: str) -> tuple[np.ndarray, np.ndarray]:
-        """(feature indices, counts) of one word's n-grams that are in the vocabulary."""
-        vocabulary = self.vocabulary_
-        counted: dict[int, int] = {}
-        for gram in char_wb_ngrams(word, self.ngram_range):
-            j = vocabulary.get(gram)
-            if j is not None:
-                counted[j] = counted.get(j, 0) + 1
-        return (np.fromiter(counted.keys(), dtype=np.int32, count=len(counted)),
-                np.fromiter(counted.values(), dtype=self.dtype, count=len(counted)))
+    def _rows_of(self, words: Sequence[str]) -> sp.csr_matrix:
+        """(words x features) counts of each word's in-vocabulary n-grams, built in one pass."""
+        get = self.vocabulary_.get
+        missing = repeat(-1)
+        looked_up: list[int] = []
+        ends = np.zeros(len(words) + 1, dtype=np.int64)
+        for k, word in enumerate(words):
+            looked_up.extend(map(get, char_wb_ngrams(word, self.ngram_range), missing))
+            ends[k + 1] = len(looked_up)
+        found = np.fromiter(looked_up, dtype=np.int64, count=len(looked_up))
+        keep = found >= 0
+        ends = np.concatenate(([0], np.cumsum(keep)))[ends]
+        rows = sp.csr_matrix((np.ones(int(keep.sum()), dtype=self.dtype),
+                              found[keep].astype(np.int32), ends),
+                             shape=(len(words), len(self.vocabulary_)))
+        rows.sum_duplicates()
+        return rows
 
-    def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def counts(self, texts: Sequence[str], *, sort: bool = False) -> sp.csr_matrix:
         """Raw n-gram counts (texts x features), equal to ``CountVectorizer.transform``."""
         words_per_text = [t.split() for t in texts]
-        local: dict[str, int] = {}  # distinct words of this batch -> row of W
-        ids: list[int] = []
+        flat = list(chain.from_iterable(words_per_text))
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        for i, words in enumerate(words_per_text):
-            for w in words:
-                k = local.get(w)
-                if k is None:
-                    k = local[w] = len(local)
-                ids.append(k)
-            indptr[i + 1] = len(ids)
-        cache = self._cache
-        if len(cache) + len(local) > self.cache_size:
-            cache.clear()
-        entries = []
-        for w in local:
-            entry = cache.get(w)
-            if entry is None:
-                entry = self._word_features(w)
-                if len(cache) < self.cache_size:
-                    cache[w] = entry
-            entries.append(entry)
-        n_features = len(self.vocabulary_)
-        lengths = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries))
-        w_indptr = np.concatenate(([0], np.cumsum(lengths)))
-        w_indices = np.concatenate([e[0] for e in entries]) if entries else np.zeros(0, np.int32)
-        w_data = np.concatenate([e[1] for e in entries]) if entries else np.zeros(0, self.dtype)
-        W = sp.csr_matrix((w_data, w_indices, w_indptr), shape=(len(local), n_features))
-        D = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), np.asarray(ids, dtype=np.int64),
-                           indptr), shape=(len(texts), len(local)))
-        X = (D @ W).tocsr()
-        X.eliminate_zeros()
-        X.sort_indices()
+        np.cumsum(np.fromiter(map(len, words_per_text), dtype=np.int64, count=len(texts)),
+                  out=indptr[1:])
+        word_ids = self._word_ids
+        ids = np.fromiter(map(word_ids.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        unseen = np.flatnonzero(ids < 0)
+        if len(unseen):
+            new = list(dict.fromkeys(flat[i] for i in unseen))
+            if len(word_ids) + len(new) > self.cache_size:  # full: start again with this batch
+                self._reset_cache()
+                word_ids = self._word_ids
+                new = list(dict.fromkeys(flat))
+                unseen = np.arange(len(flat))
+            base = len(word_ids)
+            word_ids.update(zip(new, range(base, base + len(new))))
+            rows = self._rows_of(new)
+            self._word_rows = rows if self._word_rows is None else \
+                sp.vstack([self._word_rows, rows], format="csr")
+            ids[unseen] = np.fromiter(map(word_ids.__getitem__, (flat[i] for i in unseen)),
+                                      dtype=np.int64, count=len(unseen))
+        word_rows = self._word_rows if self._word_rows is not None else \
+            sp.csr_matrix((0, len(self.vocabulary_)), dtype=self.dtype)
+        D = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, indptr),
+                          shape=(len(texts), word_rows.shape[0]))
+        X = (D @ word_rows).tocsr()
+        if len(word_ids) > self.cache_size:  # one batch had more distinct words than it holds
+            self._reset_cache()
+        if sort:
+            X.sort_indices()
         return X
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TF-IDF of ``texts`` with the fitted vocabulary (same as ``TfidfVectorizer.transform``)."""
+        """TF-IDF of ``texts`` with the fitted vocabulary (as ``TfidfVectorizer.transform``)."""
         return self.tfidf_.transform(self.counts(texts), copy=False)

@@ -323,8 +323,11 @@ def test_char_tfidf_equals_tfidf_vectorizer_on_labels() -> None:
     # a bounded cache that overflows gives the same matrix
     small = CharNgramTfidf((2, 5), min_df=2, max_features=50000, cache_size=50).fit(fit)
     _assert_same_csr(ref.transform(test[:300]), small.transform(test[:300]))
-    assert len(small._cache) <= 50
-    assert pickle.loads(pickle.dumps(ours))._cache == {}  # the cache is not saved with a model
+    assert len(small._word_ids) <= 50
+    _assert_same_csr(ref.transform(["nhs trust", "trust"]), small.transform(["nhs trust", "trust"]))
+    assert 0 < len(small._word_ids) <= 50  # a small batch is kept
+    assert len(ours._word_ids) > 1000
+    assert pickle.loads(pickle.dumps(ours))._word_ids == {}  # the cache is not saved with a model
 
 
 def test_char_tfidf_equals_tfidf_vectorizer_on_ag_news(ag_news_csv) -> None:
