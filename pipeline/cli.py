@@ -294,16 +294,22 @@ def tag_command(
     cfg = load_config(config, set_)
     items, records, _, _ = _tag_input(source)
     clf = load_classifier(model or cfg.tag.model or None)
-    lines = []
-    for item, record, tag in zip(items, records, tag_items(items, clf, cfg.tag)):
-        result = dict(record) if record is not None else {"headline": item}
-        result.update(tag)
-        lines.append(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+
+    def tagged_lines():  # chunk by chunk: tags do not depend on the batch, memory stays bounded
+        step = 5000
+        for begin in range(0, len(items), step):
+            chunk = items[begin:begin + step]
+            for item, record, tag in zip(chunk, records[begin:begin + step],
+                                         tag_items(chunk, clf, cfg.tag)):
+                result = dict(record) if record is not None else {"headline": item}
+                result.update(tag)
+                yield json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+
     if out is not None:
-        write_lines_atomic(out, lines)
-        err(f"tagged {len(lines)} headlines -> {out}")
+        write_lines_atomic(out, tagged_lines())
+        err(f"tagged {len(items)} headlines -> {out}")
     else:
-        for line in lines:
+        for line in tagged_lines():
             typer.echo(line)
 
 

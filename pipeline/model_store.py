@@ -267,6 +267,28 @@ def read_card(path: Path | str) -> dict[str, Any]:
     return card
 
 
+def record_heldout(path: Path | str, name: str, metrics: dict[str, Any],
+                   test_file: Path | str | None = None) -> dict[str, Any]:
+    """Add held-out scores of the saved model to its card under ``heldout.<name>``; return the card.
+
+    Why: cross-validation on the training labels flatters a model whose labels share authors and
+    wording; a separately written set it never saw is the honest figure, and it belongs beside
+    the artefact. Only the card changes (the artefact and its SHA-256 do not).
+    """
+    path = Path(path)
+    card = read_card(path)
+    entry: dict[str, Any] = {k: metrics[k] for k in ("n", "macro_f1", "accuracy", "log_loss")
+                             if k in metrics}
+    if "per_class" in metrics:
+        entry["f1_per_class"] = {c: v["f1"] for c, v in metrics["per_class"].items()}
+    if test_file is not None:
+        entry["file"] = Path(test_file).name
+        entry["sha256"] = sha256_file(Path(test_file))
+    card.setdefault("heldout", {})[name] = entry
+    write_text_atomic(card_path(path), json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return card
+
+
 def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 

@@ -138,3 +138,20 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     done = run_cli("tag", "-", "--model", str(tmp_path / "absent.joblib"), stdin="x\n")
     assert done.returncode == 4 and "Traceback" not in done.stderr
     assert "model file not found" in done.stderr
+
+
+def test_tag_in_chunks_gives_the_whole_batch_result(tmp_path: Path, model: Path) -> None:
+    """More lines than one chunk (5,000): same tags, same order, as tagging all at once."""
+    words = ["deficit", "strike", "chair", "ward", "cyber", "inspection", "merger", "plan"]
+    headlines = [f"Trust {words[i % 8]} {words[(i // 8) % 8]} item {i}" for i in range(5003)]
+    source = tmp_path / "many.txt"
+    source.write_text("\n".join(headlines) + "\n")
+    out = tmp_path / "many.jsonl"
+    result = runner.invoke(app, ["tag", str(source), "--model", str(model), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "tagged 5003 headlines" in result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = tag_items(headlines, load_classifier(model), TagConfig())
+    assert [r["headline"] for r in records] == headlines
+    assert [{k: r[k] for k in ("category", "confidence", "uncertain", "scores")} for r in records] \
+        == expected

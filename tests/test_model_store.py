@@ -324,3 +324,24 @@ def test_saved_model_keeps_its_clean_lists_when_the_lists_change(saved: Path, se
     assert "deficit" not in clean.TextCleaner().tokens(["Trust deficit grows"])[0]  # the edit bites
     after = load_classifier(saved).predict_proba(seeds[0][:20])
     assert (before == after).all()
+
+
+def test_record_heldout_adds_scores_to_the_card_only(saved: Path, tmp_path: Path, seeds) -> None:
+    from pipeline.model_store import record_heldout
+    from pipeline.tag import evaluate_predictions
+
+    path = copy_model(saved, tmp_path)
+    before = path.read_bytes()
+    clf = load_classifier(path)
+    items, labels = seeds
+    proba = clf.predict_proba(items[:40])
+    pred = [str(clf.classes_[i]) for i in proba.argmax(axis=1)]
+    metrics = evaluate_predictions(labels[:40], pred, [str(c) for c in clf.classes_], proba)
+    record_heldout(path, "seed_sample", metrics, test_file=SEEDS)
+    card = read_card(path)
+    entry = card["heldout"]["seed_sample"]
+    assert entry["n"] == 40 and entry["macro_f1"] == metrics["macro_f1"]
+    assert entry["sha256"] == sha256_file(SEEDS) and entry["file"] == "seeds.jsonl"
+    assert set(entry["f1_per_class"]) == set(clf.classes_)
+    assert path.read_bytes() == before  # the artefact is untouched, so it still loads
+    load_classifier(path)
