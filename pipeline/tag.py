@@ -2,8 +2,10 @@
 
 :class:`CategoryClassifier` is a scikit-learn estimator over raw text (headline strings or
 mappings with ``headline``/``standfirst``/``series``), so training and prediction share one
-preprocessing path. Inside: the clean stage's lemma tokens -> word TF-IDF (1-2 grams), normalised
-text -> character n-gram TF-IDF, lemma-matched lexicon counts per category from
+preprocessing path. Inside: the clean stage's lemma tokens (headline and standfirst cleaned
+separately, so a run can hand over the tokens its clean stage already made, see
+:func:`known_from_clean`) -> word TF-IDF (1-2 grams), normalised text -> character n-gram TF-IDF
+(n-grams generated once per distinct word), lemma-matched lexicon counts per category from
 ``configs/categories.toml``, and a class-balanced linear SVM whose scores are calibrated into
 probabilities (temperature scaling). Every feature is computed per text, so a headline gets the
 same scores alone as in a batch of thousands.
@@ -145,9 +147,8 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         if known:
             todo = [t for h, s in parts for t in (h, s) if t and t not in known]
             fresh = dict(zip(todo, self.cleaner_.tokens(todo))) if todo else {}
-            def lookup(t: str) -> list[str]:
-                return known[t] if t in known else fresh[t]
-            return [lookup(h) + lookup(s) if s else list(lookup(h)) for h, s in parts]
+            table = {**known, **fresh} if fresh else known  # disjoint keys
+            return [table[h] + table[s] if s else list(table[h]) for h, s in parts]
         heads = self.cleaner_.tokens([h for h, _ in parts])
         stands = self.cleaner_.tokens([s for _, s in parts if s])
         it = iter(stands)
