@@ -319,6 +319,9 @@ def same_cleaner(clf: CategoryClassifier, clean_config: CleanConfig | None) -> b
         return False
 
 
+PREDICT_CHUNK = 10000  # items per feature matrix in tag_items (~600 non-zeros each)
+
+
 def tag_items(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig | None = None, *,
               known: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
     """Per item: ``category``, ``confidence`` (max probability), ``uncertain``, ``scores``.
@@ -331,15 +334,16 @@ def tag_items(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig |
     classes = [str(c) for c in clf.classes_]
     if len(items) == 0:
         return []
-    proba = clf.predict_proba(items, known=known)
-    best = np.argmax(proba, axis=1).tolist()
     threshold = config.min_confidence
     out = []
-    for row, b in zip(proba.tolist(), best):  # Python floats: round() as before, exactly
-        scores = dict(zip(classes, [round(p, 4) for p in row]))
-        confidence = scores[classes[b]]
-        out.append({"category": classes[b], "confidence": confidence,
-                    "uncertain": confidence < threshold, "scores": scores})
+    for begin in range(0, len(items), PREDICT_CHUNK):  # bounds the feature matrix's memory
+        proba = clf.predict_proba(items[begin:begin + PREDICT_CHUNK], known=known)
+        best = np.argmax(proba, axis=1).tolist()
+        for row, b in zip(proba.tolist(), best):  # Python floats: round() as before, exactly
+            scores = dict(zip(classes, [round(p, 4) for p in row]))
+            confidence = scores[classes[b]]
+            out.append({"category": classes[b], "confidence": confidence,
+                        "uncertain": confidence < threshold, "scores": scores})
     return out
 
 

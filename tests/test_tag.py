@@ -418,3 +418,13 @@ def test_clean_stage_tokens_are_not_reused_from_another_cleaner(fitted, sample_p
     assert known_from_clean(fitted, CleanConfig(), cleaned, articles) is not None
     cleaned.headline_tokens[0] = ["tampered"]
     assert known_from_clean(fitted, CleanConfig(), cleaned, articles) is None
+
+
+def test_tag_items_in_small_chunks_equals_one_batch(fitted, monkeypatch) -> None:
+    import pipeline.tag as tag_module
+
+    items = ITEMS + [{"headline": "Exclusive: ICB deficit grows", "standfirst": "Board told"}]
+    whole = tag_items(items, fitted, TagConfig())
+    monkeypatch.setattr(tag_module, "PREDICT_CHUNK", 7)
+    assert tag_items(items, fitted, TagConfig()) == whole
+    assert len(whole) == len(items)
