@@ -145,7 +145,7 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         :func:`known_tokens`); texts missing from it are cleaned here.
         """
         if known:
-            todo = [t for h, s in parts for t in (h, s) if t and t not in known]
+            todo = [t for h, s in parts for t in ((h, s) if s else (h,)) if t not in known]
             fresh = dict(zip(todo, self.cleaner_.tokens(todo))) if todo else {}
             table = {**known, **fresh} if fresh else known  # disjoint keys
             return [table[h] + table[s] if s else list(table[h]) for h, s in parts]

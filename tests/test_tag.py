@@ -428,3 +428,9 @@ def test_tag_items_in_small_chunks_equals_one_batch(fitted, monkeypatch) -> None
     monkeypatch.setattr(tag_module, "PREDICT_CHUNK", 7)
     assert tag_items(items, fitted, TagConfig()) == whole
     assert len(whole) == len(items)
+
+
+def test_known_tokens_path_handles_a_headline_that_is_only_a_kicker(fitted) -> None:
+    items = ["Exclusive:", {"headline": "Revealed: trust deficit", "standfirst": "Board told"}]
+    known = {"trust deficit": fitted.cleaner_.tokens(["trust deficit"])[0]}
+    assert tag_items(items, fitted, TagConfig(), known=known) == tag_items(items, fitted, TagConfig())
