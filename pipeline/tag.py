@@ -354,10 +354,19 @@ def tag_articles(articles: list[Article], clf: CategoryClassifier,
 
     Returns counts: ``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}``.
     """
-    per_category = {str(c): 0 for c in clf.classes_}
-    uncertain = 0
     tags = tag_items([article_item(a) for a in articles], clf, config, known=known)
-    for article, tag in zip(articles, tags):
+    return apply_tags(articles, tags, clf.classes_)
+
+
+def apply_tags(articles: Sequence[Article], tags: Sequence[dict[str, Any]],
+               classes: Sequence[Any]) -> dict[str, Any]:
+    """Fill the tag fields of ``articles`` from ``tag_items`` results (same order); return counts.
+
+    Shared by the in-process, worker-process and Dask paths so they cannot drift apart.
+    """
+    per_category = {str(c): 0 for c in classes}
+    uncertain = 0
+    for article, tag in zip(articles, tags, strict=True):
         article.category = tag["category"]
         article.confidence = tag["confidence"]
         article.uncertain = tag["uncertain"]

@@ -31,7 +31,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import Any
 from ..config import CleanConfig, Config, ParseConfig, TagConfig, VectoriseConfig
 from ..errors import ConfigError
 from ..records import Article, Reject
+from . import split_even
 
 INSTALL_HINT = 'the dask backend needs the [dask] extra: pip install -e ".[dask]"'
 # Partitions per worker: enough to balance uneven partitions, few enough to keep overhead small.
@@ -82,18 +83,6 @@ def dask_client(scheduler: str, jobs: int) -> Iterator[Any]:
             client.close()
     finally:
         cluster.close()
-
-
-def _split(items: Sequence[Any], n_parts: int) -> list[list[Any]]:
-    """``items`` in ``n_parts`` contiguous, nearly equal, non-empty partitions (order kept)."""
-    n_parts = max(1, min(n_parts, len(items)))
-    size, extra = divmod(len(items), n_parts)
-    parts, start = [], 0
-    for i in range(n_parts):
-        end = start + size + (i < extra)
-        parts.append(list(items[start:end]))
-        start = end
-    return parts
 
 
 def _n_parts(n_items: int, workers: int) -> int:
@@ -166,7 +155,7 @@ def _in_order(client: Any, futures: list[Any]) -> Iterator[Any]:
 def _parse(client: Any, inputs: list[Path], config: ParseConfig, workers: int) -> Any:
     from ..parse import ArticleMerger
 
-    groups = _split([str(p) for p in inputs], _n_parts(len(inputs), workers) if len(inputs) > 1 else 1)
+    groups = split_even([str(p) for p in inputs], _n_parts(len(inputs), workers) if len(inputs) > 1 else 1)
     futures = client.map(parse_partition, groups, config=config, pure=False)
     merger = ArticleMerger()
     for parsed_files in _in_order(client, futures):
@@ -184,7 +173,7 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
     blurbs = find_blurbs(articles, config.blurb_min_headlines)
     heads = [headline_text(a) for a in articles]
     stands = ["" if is_blurb(a, blurbs) else (a.standfirst or "") for a in articles]
-    bounds = [len(p) for p in _split(range(len(articles)), _n_parts(len(articles), workers))]
+    bounds = [len(p) for p in split_even(range(len(articles)), _n_parts(len(articles), workers))]
     config_json = json.dumps(asdict(config), sort_keys=True)
     futures, start = [], 0
     for size in bounds:
@@ -274,26 +263,15 @@ def _vectorise(client: Any, parts: list[Any], n_docs: int, config: VectoriseConf
 
 def _tag(client: Any, articles: list[Article], model_path: Path, config: TagConfig,
          workers: int) -> dict[str, Any]:
-    from ..tag import article_item, load_classifier
+    from ..tag import apply_tags, article_item, load_classifier
 
     classifier = load_classifier(model_path)
-    per_category = {str(c): 0 for c in classifier.classes_}
     shared = client.scatter(classifier, broadcast=True)
-    parts = _split([article_item(a) for a in articles], _n_parts(len(articles), workers))
+    parts = split_even([article_item(a) for a in articles], _n_parts(len(articles), workers))
     futures = [client.submit(tag_partition, shared, client.scatter([part])[0], config, pure=False)
                for part in parts]
-    uncertain, position = 0, 0
-    for tags in _in_order(client, futures):
-        for tag in tags:
-            article = articles[position]
-            article.category = tag["category"]
-            article.confidence = tag["confidence"]
-            article.uncertain = tag["uncertain"]
-            article.scores = tag["scores"]
-            per_category[article.category] += 1
-            uncertain += article.uncertain
-            position += 1
-    return {"categories": per_category, "uncertain": uncertain, "tagged": len(articles)}
+    tags = [tag for part in _in_order(client, futures) for tag in part]
+    return apply_tags(articles, tags, classifier.classes_)
 
 
 # ---- the job -----------------------------------------------------------------------------------------

@@ -15,21 +15,11 @@ from typing import Any
 
 from ..config import ParseConfig, TagConfig
 from ..records import Article
+from . import split_even
 
 PARSE_MIN_FILES = 200  # about 4,000 page slots
 TAG_MIN_ARTICLES = 20000
 CHUNKS_PER_WORKER = 4
-
-
-def _chunks(items: Sequence[Any], n_chunks: int) -> list[list[Any]]:
-    n_chunks = max(1, min(n_chunks, len(items)))
-    size, extra = divmod(len(items), n_chunks)
-    out, start = [], 0
-    for i in range(n_chunks):
-        end = start + size + (i < extra)
-        out.append(list(items[start:end]))
-        start = end
-    return out
 
 
 def _parse_files(paths: list[str], config: ParseConfig) -> list[Any]:
@@ -46,7 +36,7 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
         return parse_paths(paths, config)
     from joblib import Parallel, delayed
 
-    groups = _chunks([str(p) for p in paths], n_jobs * CHUNKS_PER_WORKER)
+    groups = split_even([str(p) for p in paths], n_jobs * CHUNKS_PER_WORKER)
     merger = ArticleMerger()
     results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
         delayed(_parse_files)(group, config) for group in groups)
@@ -70,21 +60,6 @@ def _tag_chunk(path: str, sha256: str, items: list[dict[str, Any]], config: TagC
     return tag_items(items, _classifier(path, sha256), config)
 
 
-def apply_tags(articles: Sequence[Article], tags: Sequence[dict[str, Any]],
-               classes: Sequence[Any]) -> dict[str, Any]:
-    """Fill the tag fields from ``tag_items`` results; the counts ``tag_articles`` returns."""
-    per_category = {str(c): 0 for c in classes}
-    uncertain = 0
-    for article, tag in zip(articles, tags, strict=True):
-        article.category = tag["category"]
-        article.confidence = tag["confidence"]
-        article.uncertain = tag["uncertain"]
-        article.scores = tag["scores"]
-        per_category[article.category] += 1
-        uncertain += article.uncertain
-    return {"categories": per_category, "uncertain": uncertain, "tagged": len(articles)}
-
-
 def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: Path,
                           config: TagConfig, n_jobs: int,
                           known: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -93,7 +68,7 @@ def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: 
     Features are computed per text, so a chunk's tags equal the whole batch's (tested); workers
     load ``model_path`` themselves (keyed by its sha256) instead of receiving a pickle per chunk.
     """
-    from ..tag import article_item, tag_articles
+    from ..tag import apply_tags, article_item, tag_articles
 
     if known is not None:  # the clean stage's tokens are reused: in-process beats shipping them
         return tag_articles(articles, classifier, config, known=known)
@@ -104,7 +79,7 @@ def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: 
     from ..io import sha256_file
 
     digest = sha256_file(Path(model_path))
-    chunks = _chunks([article_item(a) for a in articles], n_jobs * CHUNKS_PER_WORKER)
+    chunks = split_even([article_item(a) for a in articles], n_jobs * CHUNKS_PER_WORKER)
     results = Parallel(n_jobs=n_jobs, backend="loky")(
         delayed(_tag_chunk)(str(model_path), digest, chunk, config) for chunk in chunks)
     return apply_tags(articles, [tag for chunk in results for tag in chunk], classifier.classes_)
