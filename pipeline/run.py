@@ -105,7 +105,10 @@ def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
         samples = sorted(SAMPLES_DIR.glob("*.txt"))
         if not samples:
             raise InputError("no bundled sample pages found", file=str(SAMPLES_DIR))
-        return samples
+        # relative to the working directory when inside it ("data/samples/…"), so the recorded
+        # sources do not depend on where the checkout lives
+        cwd = Path.cwd().resolve()
+        return [p.relative_to(cwd) if p.resolve().is_relative_to(cwd) else p for p in samples]
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
