@@ -453,6 +453,26 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     return result
 
 
+def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: Any, progress: Any,
+                  counts: dict[str, Any], notes: list[str], timings: dict[str, float]) -> Any:
+    """Run the cluster stage and record its counts, notes and time (shared by every backend)."""
+    from .cluster import cluster_articles
+
+    t0 = time.perf_counter()
+    progress.start("cluster", len(articles))
+    clustered = cluster_articles(X, articles, config.cluster, vectoriser)
+    labels = clustered.labels
+    counts["cluster"] = {"articles": len(labels), "method": clustered.method,
+                         "k": int(clustered.k), "clusters": len(clustered.clusters),
+                         "outliers": int(sum(1 for label in labels if label == -1)),
+                         **{k: v for k, v in _counts_of(clustered).items() if k != "articles"}}
+    notes.extend(f"cluster: {n}" for n in clustered.notes)
+    progress.advance("cluster", len(articles))
+    timings["cluster"] = time.perf_counter() - t0
+    progress.finish("cluster", timings["cluster"])
+    return clustered
+
+
 def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Progress,
                 jobs: int) -> RunResult:
     from . import __version__
@@ -510,24 +530,8 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         progress.finish("vectorise", timings["vectorise"])
 
         # cluster --------------------------------------------------------------------------------
-        from .cluster import cluster_articles
-
-        t0 = time.perf_counter()
-        progress.start("cluster", len(articles))
-        clustered = cluster_articles(X, articles, config.cluster, vectoriser)
-        clusters = list(clustered.clusters)
-        coords = getattr(clustered, "coords", None)
-        labels = list(getattr(clustered, "labels", []))
-        counts["cluster"] = {"articles": len(labels) if labels else len(articles),
-                             "method": getattr(clustered, "method", config.cluster.method),
-                             "k": int(getattr(clustered, "k", len(clusters))),
-                             "clusters": len(clusters),
-                             "outliers": sum(1 for label in labels if label == -1),
-                             **{k: v for k, v in _counts_of(clustered).items() if k != "articles"}}
-        notes.extend(f"cluster: {n}" for n in getattr(clustered, "notes", []) or [])
-        progress.advance("cluster", len(articles))
-        timings["cluster"] = time.perf_counter() - t0
-        progress.finish("cluster", timings["cluster"])
+        clustered = cluster_stage(X, articles, config, vectoriser, progress, counts, notes, timings)
+        clusters, coords = list(clustered.clusters), clustered.coords
 
         # tag --------------------------------------------------------------------------------------
         from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel

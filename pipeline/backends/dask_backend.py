@@ -330,23 +330,10 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
             timings["vectorise"] = time.perf_counter() - t0
             progress.finish("vectorise", timings["vectorise"])
 
-            from ..cluster import cluster_articles
-
-            t0 = time.perf_counter()
-            progress.start("cluster", len(articles))
-            clustered = cluster_articles(X, articles, config.cluster, vectoriser)
+            clustered = local.cluster_stage(X, articles, config, vectoriser, progress, counts, notes,
+                                            timings)
             del X
-            clusters = list(clustered.clusters)
-            coords = clustered.coords
-            labels = list(clustered.labels)
-            counts["cluster"] = {"articles": len(labels), "method": clustered.method,
-                                 "k": int(clustered.k), "clusters": len(clusters),
-                                 "outliers": sum(1 for label in labels if label == -1),
-                                 **{k: v for k, v in dict(clustered.counts).items() if k != "articles"}}
-            notes.extend(f"cluster: {n}" for n in clustered.notes)
-            progress.advance("cluster", len(articles))
-            timings["cluster"] = time.perf_counter() - t0
-            progress.finish("cluster", timings["cluster"])
+            clusters, coords = list(clustered.clusters), clustered.coords
 
             t0 = time.perf_counter()
             progress.start("tag", len(articles))
