@@ -91,7 +91,7 @@ class ClusterConfig:
 class TagConfig:
     """Options of the tag stage."""
 
-    min_confidence: float = 0.5
+    min_confidence: float = 0.8
     model: str = ""
 
 
