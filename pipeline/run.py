@@ -453,6 +453,37 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     return result
 
 
+def build_manifest(started: str, described: Any, config: Config, model_path: Path, jobs: int,
+                   counts: dict[str, Any], timings: dict[str, float], notes: list[str],
+                   extra_libraries: dict[str, str] | None = None,
+                   backend: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run manifest (``run.json``), the same shape for every backend; ``outputs`` filled on write."""
+    from . import __version__
+
+    manifest: dict[str, Any] = {
+        "tool": "hsj-pipeline",
+        "version": __version__,
+        "started": started,
+        "finished": None,
+        "inputs": described,
+        "config": config.to_dict(),
+        "seeds": {"cluster.random_state": config.cluster.random_state},
+        "model": _model_reference(model_path),
+        "libraries": {**library_versions(), **(extra_libraries or {})},
+        "jobs": jobs,
+    }
+    if backend is not None:
+        manifest["backend"] = backend
+    manifest.update({
+        "counts": counts,
+        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
+        "notes": notes,
+        "outputs": {},
+    })
+    manifest["finished"] = _now()
+    return manifest
+
+
 def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: Any, progress: Any,
                   counts: dict[str, Any], notes: list[str], timings: dict[str, float]) -> Any:
     """Run the cluster stage and record its counts, notes and time (shared by every backend)."""
@@ -475,8 +506,6 @@ def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: A
 
 def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Progress,
                 jobs: int) -> RunResult:
-    from . import __version__
-
     started = _now()
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
@@ -561,23 +590,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
 
     counts["rejects"] = len(rejects)
     counts["reconciliation"] = reconcile(counts, len(articles))
-    manifest = {
-        "tool": "hsj-pipeline",
-        "version": __version__,
-        "started": started,
-        "finished": None,
-        "inputs": described,
-        "config": config.to_dict(),
-        "seeds": {"cluster.random_state": config.cluster.random_state},
-        "model": _model_reference(model_path),
-        "libraries": library_versions(),
-        "jobs": jobs,
-        "counts": counts,
-        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
-        "notes": notes,
-        "outputs": {},
-    }
-    manifest["finished"] = _now()
+    manifest = build_manifest(started, described, config, model_path, jobs, counts, timings, notes)
     return RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
                      timings=timings, manifest=manifest, config=config, inputs=inputs,
                      coords=coords, vectoriser=vectoriser)

@@ -279,7 +279,6 @@ def _tag(client: Any, articles: list[Article], model_path: Path, config: TagConf
 
 def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Any, jobs: int) -> Any:
     """The Dask counterpart of ``pipeline.run._run_stages``: same RunResult, counts and manifest."""
-    from .. import __version__
     import sys
 
     import pipeline.run  # noqa: F401  (the module; ``pipeline.run`` the attribute is the function)
@@ -348,24 +347,9 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
 
     counts["rejects"] = len(rejects)
     counts["reconciliation"] = local.reconcile(counts, len(articles))
-    manifest = {
-        "tool": "hsj-pipeline",
-        "version": __version__,
-        "started": started,
-        "finished": None,
-        "inputs": described,
-        "config": config.to_dict(),
-        "seeds": {"cluster.random_state": config.cluster.random_state},
-        "model": local._model_reference(model_path),
-        "libraries": {**local.library_versions(), **_dask_versions()},
-        "jobs": jobs,
-        "backend": {"name": "dask", "scheduler": address, "workers": workers},
-        "counts": counts,
-        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
-        "notes": notes,
-        "outputs": {},
-    }
-    manifest["finished"] = local._now()
+    manifest = local.build_manifest(started, described, config, model_path, jobs, counts, timings,
+                                    notes, extra_libraries=_dask_versions(),
+                                    backend={"name": "dask", "scheduler": address, "workers": workers})
     return local.RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
                            timings=timings, manifest=manifest, config=config, inputs=inputs,
                            coords=coords, vectoriser=vectoriser)
