@@ -467,6 +467,10 @@ def _assemble(content: Sequence[_Line], labels: Sequence[int], title: str, file:
     current: dict[str, Any] | None = None
     position = 0
 
+    def reject_caption() -> None:
+        """A caption followed by no headline is a reject (it never silently disappears)."""
+        rejects.append(Reject(file, caption.number, "caption with no headline", _snippet(caption.text)))
+
     def flush() -> None:
         nonlocal current
         if current is not None:
@@ -478,8 +482,7 @@ def _assemble(content: Sequence[_Line], labels: Sequence[int], title: str, file:
             flush()
             if caption is not None:
                 position += 1
-                rejects.append(Reject(file, caption.number, "caption with no headline",
-                                      _snippet(caption.text)))
+                reject_caption()
             caption = line
         elif label == HEAD:
             flush()
@@ -495,16 +498,14 @@ def _assemble(content: Sequence[_Line], labels: Sequence[int], title: str, file:
             flush()
             if caption is not None:
                 position += 1
-                rejects.append(Reject(file, caption.number, "caption with no headline",
-                                      _snippet(caption.text)))
+                reject_caption()
                 caption = None
             position += 1
             rejects.append(Reject(file, line.number, "line fits no article shape "
                                   "(not a caption, headline or standfirst)", _snippet(line.text)))
     flush()
     if caption is not None:
-        rejects.append(Reject(file, caption.number, "caption with no headline",
-                              _snippet(caption.text)))
+        reject_caption()
     return slots, rejects
 
 

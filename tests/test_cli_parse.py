@@ -9,21 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import one_line_error
+
 
 def cli(*args: str | Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, COLUMNS="160")
     return subprocess.run([sys.executable, "-m", "pipeline", "parse", *map(str, args)],
                           capture_output=True, text=True, timeout=120, env=env)
-
-
-def one_line_error(done: subprocess.CompletedProcess, code: int, *needles: str) -> str:
-    assert done.returncode == code, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "Traceback" not in done.stderr and done.stdout == ""
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -12,22 +12,14 @@ import pytest
 
 from pipeline.run import resolve_inputs
 
+from cli_helpers import one_line_error
+
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
     env["COLUMNS"] = "160"
     return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd, env=env)
-
-
-def one_line_error(done: subprocess.CompletedProcess, code: int, *needles: str) -> str:
-    assert done.returncode == code, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "Traceback" not in done.stderr and done.stdout == ""
-    for needle in needles:
-        assert needle in lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,6 @@ N_GENERATED = 2000
 
 
 @pytest.fixture(scope="module")
-def model(model_path: Path) -> Path:
-    """The shipped classifier (see conftest)."""
-    return model_path
-
-
-@pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Sample pages first, then generated pages (with cross-page duplicates like the real ones)."""
     sys.path.insert(0, str(REPO / "benchmarks"))
@@ -57,12 +51,12 @@ def cluster_address() -> str:
 
 
 @pytest.fixture(scope="module")
-def both(corpus: Path, model: Path, cluster_address: str,
+def both(corpus: Path, model_path: Path, cluster_address: str,
          tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, RunResult]:
-    local = run([corpus], config=load_config(), model=model, n_jobs=1)
+    local = run([corpus], config=load_config(), model=model_path, n_jobs=1)
     config = load_config(overrides=['run.backend="dask"', f'run.scheduler="{cluster_address}"'])
     out = tmp_path_factory.mktemp("dask") / "out"
-    dask = run([corpus], config=config, model=model, out_dir=out, n_jobs=2)
+    dask = run([corpus], config=config, model=model_path, out_dir=out, n_jobs=2)
     return local, dask
 
 
@@ -139,7 +133,7 @@ def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
         assert abs(X - X_local).max() < 1e-12
 
 
-def test_unknown_scheduler_gives_a_one_line_config_error(model: Path,
+def test_unknown_scheduler_gives_a_one_line_config_error(model_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.backends import dask_backend
     from pipeline.errors import ConfigError
@@ -147,4 +141,4 @@ def test_unknown_scheduler_gives_a_one_line_config_error(model: Path,
     monkeypatch.setattr(dask_backend, "CONNECT_TIMEOUT", "2s")
     config = load_config(overrides=['run.backend="dask"', 'run.scheduler="tcp://127.0.0.1:9"'])
     with pytest.raises(ConfigError, match="run.scheduler"):
-        run(config=config, model=model)
+        run(config=config, model=model_path)

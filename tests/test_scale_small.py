@@ -23,12 +23,6 @@ N_ARTICLES = 1000
 
 
 @pytest.fixture(scope="module")
-def model(model_path: Path) -> Path:
-    """The shipped classifier (see conftest)."""
-    return model_path
-
-
-@pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from generate_corpus import write_corpus
 
@@ -38,8 +32,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def result(pages: Path, model: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return run([pages], config=load_config(), model=model, n_jobs=1,
+def result(pages: Path, model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return run([pages], config=load_config(), model=model_path, n_jobs=1,
                out_dir=tmp_path_factory.mktemp("run") / "out")
 
 
@@ -97,7 +91,7 @@ def test_tfidf_matrix_stays_sparse_through_vectorise_and_cluster(
     assert len(clustered.labels) == n and clustered.k >= 2
 
 
-def test_parallel_parse_and_tag_equal_in_process(pages: Path, model: Path,
+def test_parallel_parse_and_tag_equal_in_process(pages: Path, model_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.backends import processes
     from pipeline.parse import parse_paths
@@ -114,9 +108,9 @@ def test_parallel_parse_and_tag_equal_in_process(pages: Path, model: Path,
 
     subset = serial.articles[:300]
     twins = parse_paths(files, config.parse).articles[:300]
-    classifier = load_classifier(model)
+    classifier = load_classifier(model_path)
     counts_serial = tag_articles(subset, classifier, config.tag)
-    counts_parallel = processes.tag_articles_parallel(twins, classifier, model, config.tag, n_jobs=2)
+    counts_parallel = processes.tag_articles_parallel(twins, classifier, model_path, config.tag, n_jobs=2)
     assert counts_parallel == counts_serial
     assert [(a.category, a.scores) for a in twins] == [(a.category, a.scores) for a in subset]
 
