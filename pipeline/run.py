@@ -4,7 +4,8 @@
 :class:`RunResult` holding the records, clusters, counts and timings and writes nothing unless an
 output directory is given. With ``out_dir`` it writes, as one set:
 
-``articles.jsonl``, ``rejects.jsonl``, ``report.html``, ``vectoriser.joblib`` and ``run.json``.
+``articles.jsonl``, ``rejects.jsonl``, ``report.html``, ``vectoriser.joblib`` and ``run.json``
+(see :mod:`pipeline.outputs`).
 
 Writing is crash-safe: every file is first written whole into a hidden staging directory inside
 ``out_dir`` and only then renamed into place (``run.json`` last), so a run killed at any moment
@@ -21,25 +22,22 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
-from .errors import InputError, ModelError, OutputError
+from .errors import InputError, ModelError
+from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
+                      STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
 from .records import Article, Reject
 
 STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
-OUTPUT_FILES = ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.joblib", "run.json")
-LOCK_NAME = ".lock"
 TAG_CHUNK = 5000  # articles per tagging call (progress granularity)
-STAGING_PREFIX = ".staging-"
-COMPLETE_MARKER = "COMPLETE"
 # Libraries whose versions change results; recorded in run.json so a run can be reproduced.
 _VERSIONED = ("spacy", "spacy-lookups-data", "scikit-learn", "numpy", "scipy", "joblib",
               "pydantic", "typer", "rich")
@@ -178,183 +176,6 @@ def _model_reference(path: Path) -> dict[str, Any]:
             card = None
     return {"path": str(path), "sha256": sha256_file(path),
             "card_path": str(card_path) if card_path.is_file() else None, "card": card}
-
-
-# ---- output directory: checks, lock, staging -----------------------------------------------------
-
-
-def check_output_dir(out_dir: Path, inputs: Sequence[Path], model: Path | None = None) -> Path:
-    """Refuse an output location that is a file, is an input, or would overwrite one."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError("output path is an existing file, not a directory", file=str(out_dir))
-    resolved = out_dir.resolve()
-    protected = [p.resolve() for p in inputs] + ([model.resolve()] if model else [])
-    for path in protected:
-        if path == resolved:
-            raise OutputError("output path is the same as an input", file=str(out_dir))
-        for name in OUTPUT_FILES:
-            if path == resolved / name:
-                raise OutputError(f"output would overwrite the input {path.name}; choose another --out",
-                                  file=str(path))
-    return out_dir
-
-
-class OutputLock:
-    """Exclusive non-blocking ``flock`` on ``out_dir/.lock``, released on exit (or process death)."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.path = Path(out_dir) / LOCK_NAME
-        self._fd: int | None = None
-
-    def __enter__(self) -> OutputLock:
-        import fcntl
-
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot create or write the output directory: {exc.strerror or exc}",
-                              file=str(self.path.parent)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise OutputError(f"output directory is in use by another run (pid {holder})",
-                              file=str(self.path.parent)) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode("ascii"))
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the lock; the file stays (removing it races)
-            self._fd = None
-
-
-def remove_leftovers(out_dir: Path) -> list[str]:
-    """Tidy what a killed run left behind; call under the lock, before writing.
-
-    A staging directory holding a ``COMPLETE`` marker was killed while publishing: its remaining
-    files are whole and belong with the ones already renamed, so publication is finished (rolled
-    forward). Any other staging directory, and any ``.*.tmp`` file, is incomplete and is deleted.
-    Returns what was done, for the manifest.
-    """
-    actions: list[str] = []
-    if not out_dir.is_dir():
-        return actions
-    for entry in sorted(out_dir.iterdir()):
-        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir():
-            if (entry / COMPLETE_MARKER).is_file():
-                _publish(entry, out_dir)
-                actions.append(f"completed publication of {entry.name}")
-            else:
-                actions.append(f"removed incomplete {entry.name}")
-            shutil.rmtree(entry, ignore_errors=True)
-        elif entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
-            with contextlib.suppress(OSError):
-                entry.unlink()
-                actions.append(f"removed {entry.name}")
-    return actions
-
-
-@contextlib.contextmanager
-def _staging(out_dir: Path) -> Iterator[Path]:
-    """A hidden directory beside the outputs (same filesystem, so renames are atomic)."""
-    stage = out_dir / f"{STAGING_PREFIX}{os.getpid()}"
-    try:
-        if stage.exists():
-            shutil.rmtree(stage)
-        stage.mkdir(parents=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write to the output directory: {exc.strerror or exc}",
-                          file=str(out_dir)) from None
-    try:
-        yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _test_pause(phase: str) -> None:
-    """Test hook: ``HSJ_TEST_PAUSE=<phase>:<seconds>`` sleeps at that point of writing.
-
-    Phases are ``write`` (before each staged file is written) and ``publish`` (before each rename
-    into place). Only the kill-mid-write tests set it; otherwise it is one environment lookup.
-    """
-    spec = os.environ.get("HSJ_TEST_PAUSE", "")
-    if spec.startswith(phase + ":"):
-        time.sleep(float(spec.split(":", 1)[1]))
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _make_readable(stage: Path, names: list[str]) -> None:
-    """Temporary files are created 0600; outputs get the usual umask-based mode (e.g. 0644)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for name in names:
-        with contextlib.suppress(OSError):
-            os.chmod(stage / name, 0o666 & ~mask)
-
-
-def _publish(stage: Path, out_dir: Path) -> dict[str, Path]:
-    """Rename the staged files into place, ``run.json`` last (it names the set that is complete)."""
-    published: dict[str, Path] = {}
-    for name in OUTPUT_FILES:
-        if (stage / name).exists():
-            _test_pause("publish")
-            try:
-                os.replace(stage / name, out_dir / name)
-            except OSError as exc:
-                raise OutputError(f"cannot write: {exc.strerror or exc}", file=str(out_dir / name)) from None
-            published[name] = out_dir / name
-    _fsync_dir(out_dir)
-    return published
-
-
-def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
-    """Write every output whole into a staging directory, mark it complete, then publish it."""
-    import json
-
-    import joblib
-
-    from .io import atomic_writer, sha256_file, write_lines_atomic, write_text_atomic
-    from .report import render_report
-
-    out_dir = Path(out_dir)
-    with _staging(out_dir) as stage:
-        try:
-            _test_pause("write")
-            write_lines_atomic(stage / "articles.jsonl", (a.to_json() for a in result.articles))
-            _test_pause("write")
-            write_lines_atomic(stage / "rejects.jsonl", (r.to_json() for r in result.rejects))
-            if result.vectoriser is not None:
-                with atomic_writer(stage / "vectoriser.joblib", "wb") as handle:
-                    joblib.dump(result.vectoriser, handle)
-            result.manifest["finished"] = _now()
-            _test_pause("write")
-            write_text_atomic(stage / "report.html", render_report(result))
-            staged = [n for n in OUTPUT_FILES if (stage / n).exists()]
-            result.manifest["outputs"] = {
-                n: {"path": str(out_dir / n), "sha256": sha256_file(stage / n),
-                    "bytes": (stage / n).stat().st_size} for n in staged}
-            write_text_atomic(stage / "run.json",
-                              json.dumps(result.manifest, indent=2, ensure_ascii=False, default=str) + "\n")
-            _make_readable(stage, staged + ["run.json"])
-            _fsync_dir(stage)
-            write_text_atomic(stage / COMPLETE_MARKER, "")
-        except OSError as exc:
-            raise OutputError(f"cannot write the outputs: {exc.strerror or exc}", file=str(out_dir)) from None
-        return _publish(stage, out_dir)
 
 
 # ---- the job -------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Outputs appear whole or not at all, concurrent runs never mix, leftovers are tidied.
 
 The writer is exercised in subprocesses that are SIGKILLed at chosen points (the
-``HSJ_TEST_PAUSE`` hook in pipeline/run.py makes it wait there), with synthetic results so the
+``HSJ_TEST_PAUSE`` hook in pipeline/outputs.py makes it wait there), with synthetic results so the
 tests do not depend on the stages' speed.
 """
 from __future__ import annotations
