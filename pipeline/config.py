@@ -102,6 +102,8 @@ class RunConfig:
     jobs: int = 0
     backend: str = "local"
     scheduler: str = ""
+    # with jobs > 1, tag in a forked process alongside vectorise+cluster from this many articles
+    overlap_min_articles: int = 2000
 
 
 @dataclass
@@ -200,6 +202,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"expected local or dask, got {c.run.backend!r}", key="run.backend")
     if c.run.jobs < 0:
         raise ConfigError("must be 0 (all cores) or more", key="run.jobs")
+    if c.run.overlap_min_articles < 0:
+        raise ConfigError("must be 0 or more", key="run.overlap_min_articles")
     if c.vectorise.ngram_min < 1 or c.vectorise.ngram_max < c.vectorise.ngram_min:
         raise ConfigError("need 1 <= ngram_min <= ngram_max", key="vectorise.ngram_max")
 

@@ -82,6 +82,7 @@ class RunResult:
     coords: Any = None  # (n_articles x 2) array from the cluster stage, for the report map
     vectoriser: Any = None
     outputs: dict[str, Path] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the whole run, writing included (stages may overlap)
 
     @property
     def reconciled(self) -> bool:
@@ -261,6 +262,7 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
         require_distributed()
         stages = run_stages
     progress = progress or _NoProgress()
+    began = time.perf_counter()
     inputs = resolve_inputs(paths)
     model_path = resolve_model(model, config)  # fail before any work if it is missing
     out = check_output_dir(Path(out_dir), inputs, model_path) if out_dir is not None else None
@@ -270,7 +272,10 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
         result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config))
         if out is not None:
             result.manifest["recovered"] = tidied
+            t0 = time.perf_counter()
             result.outputs = write_outputs(result, out)
+            result.timings["write"] = time.perf_counter() - t0  # after run.json: not in it
+    result.seconds = time.perf_counter() - began
     return result
 
 
@@ -325,6 +330,74 @@ def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: A
     return clustered
 
 
+def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path: Path, jobs: int,
+              progress: Any) -> dict[str, Any]:
+    """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts."""
+    from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
+    from .tag import known_from_clean, load_classifier
+
+    classifier = load_classifier(model_path)
+    tag_counts: dict[str, Any] = {}
+    # tagging is per article (a headline scores the same alone or in a batch), so chunks only
+    # give progress and bound memory; with jobs > 1, chunks big enough to split over workers
+    step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
+    for begin in range(0, len(articles), step):
+        chunk = articles[begin:begin + step]
+        # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
+        known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
+        _add_counts(tag_counts, tag_articles_parallel(chunk, classifier, model_path, config.tag,
+                                                      jobs, known=known))
+        progress.advance("tag", len(chunk))
+    return tag_counts
+
+
+def _tag_in_child(articles: list[Article], cleaned: Any, config: Config,
+                  model_path: Path) -> tuple[list[tuple[Any, ...]], dict[str, Any], float]:
+    """The child's side of the forked tagger: tag its copy, return the tag fields and counts."""
+    t0 = time.perf_counter()
+    counts = tag_stage(articles, cleaned, config, model_path, 1, _NoProgress())
+    fields = [(a.category, a.confidence, a.uncertain, a.scores) for a in articles]
+    return fields, counts, time.perf_counter() - t0
+
+
+def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
+                   jobs: int) -> Any:
+    """Fork the tagger when there is a second core and enough articles for it to pay, else None.
+
+    The child inherits the articles and the clean stage's tokens (copy-on-write) and sends back
+    only the four tag fields per article; meanwhile this process vectorises and clusters.
+    """
+    from .backends.forked import Forked, can_fork
+
+    if jobs <= 1 or len(articles) < config.run.overlap_min_articles or not can_fork():
+        return None
+    return Forked(lambda: _tag_in_child(articles, cleaned, config, model_path))
+
+
+def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: Config,
+                    model_path: Path, jobs: int, progress: Any,
+                    notes: list[str]) -> tuple[dict[str, Any], float]:
+    """Collect the forked tagger's results into the articles, or tag here (no child, or it failed)."""
+    from .backends.forked import ForkFailed
+
+    if tagger is not None:
+        try:
+            fields, tag_counts, seconds = tagger.result()
+        except ForkFailed:
+            notes.append("tag: the forked tagger failed; tagged in the main process instead")
+        else:
+            for article, (category, confidence, uncertain, scores) in zip(articles, fields, strict=True):
+                article.category = category
+                article.confidence = confidence
+                article.uncertain = uncertain
+                article.scores = scores
+            progress.advance("tag", len(articles))
+            return tag_counts, seconds
+    t0 = time.perf_counter()
+    tag_counts = tag_stage(articles, cleaned, config, model_path, jobs, progress)
+    return tag_counts, time.perf_counter() - t0
+
+
 def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Progress,
                 jobs: int) -> RunResult:
     started = _now()
@@ -364,46 +437,41 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         timings["clean"] = time.perf_counter() - t0
         progress.finish("clean", timings["clean"])
 
+        # tag (in a forked child, alongside vectorise and cluster, when that pays) ----------------
+        tagger = _start_tagging(articles, cleaned, config, model_path, jobs)
+
         # vectorise ------------------------------------------------------------------------------
         from .vectorise import Vectoriser
 
-        t0 = time.perf_counter()
-        progress.start("vectorise", len(articles))
-        vectoriser = Vectoriser(config.vectorise)
-        # a CleanResult carries the headline/standfirst split the vectoriser weights by
-        X = vectoriser.fit_transform(cleaned if hasattr(cleaned, "docs") else articles)
-        counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),
-                               "nonzeros": int(X.nnz)}
-        notes.extend(f"vectorise: {n}" for n in getattr(vectoriser, "notes_", []) or [])
-        progress.advance("vectorise", len(articles))
-        timings["vectorise"] = time.perf_counter() - t0
-        progress.finish("vectorise", timings["vectorise"])
+        try:
+            t0 = time.perf_counter()
+            progress.start("vectorise", len(articles))
+            vectoriser = Vectoriser(config.vectorise)
+            # a CleanResult carries the headline/standfirst split the vectoriser weights by
+            X = vectoriser.fit_transform(cleaned if hasattr(cleaned, "docs") else articles)
+            counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),
+                                   "nonzeros": int(X.nnz)}
+            notes.extend(f"vectorise: {n}" for n in getattr(vectoriser, "notes_", []) or [])
+            progress.advance("vectorise", len(articles))
+            timings["vectorise"] = time.perf_counter() - t0
+            progress.finish("vectorise", timings["vectorise"])
 
-        # cluster --------------------------------------------------------------------------------
-        clustered = cluster_stage(X, articles, config, vectoriser, progress, counts, notes, timings)
-        clusters, coords = list(clustered.clusters), clustered.coords
-
-        # tag --------------------------------------------------------------------------------------
-        from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
-        from .tag import known_from_clean, load_classifier
+            # cluster ----------------------------------------------------------------------------
+            clustered = cluster_stage(X, articles, config, vectoriser, progress, counts, notes, timings)
+            clusters, coords = list(clustered.clusters), clustered.coords
+        except BaseException:
+            if tagger is not None:
+                tagger.cancel()
+            raise
 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
-        classifier = load_classifier(model_path)
-        tag_counts: dict[str, Any] = {}
-        # tagging is per article (a headline scores the same alone or in a batch), so chunks only
-        # give progress and bound memory; the counts are summed
-        # with jobs > 1, chunks big enough to be split over worker processes
-        step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
-        for begin in range(0, len(articles), step):
-            chunk = articles[begin:begin + step]
-            # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
-            known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
-            _add_counts(tag_counts, tag_articles_parallel(chunk, classifier, model_path, config.tag,
-                                                          jobs, known=known))
-            progress.advance("tag", len(chunk))
+        tag_counts, tag_seconds = _finish_tagging(tagger, articles, cleaned, config, model_path, jobs,
+                                                  progress, notes)
         counts["tag"] = {"articles": len(articles), **tag_counts}
-        timings["tag"] = time.perf_counter() - t0
+        timings["tag"] = tag_seconds
+        if tagger is not None:  # what the parent waited for the child after clustering
+            timings["tag_wait"] = time.perf_counter() - t0
         progress.finish("tag", timings["tag"])
     else:
         for stage in STAGES[1:]:

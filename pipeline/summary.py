@@ -60,7 +60,7 @@ def print_summary(result: Any, console: Console) -> None:
     head.add_row("clusters", str(len(result.clusters)))
     head.add_row("uncertain", str(sum(1 for a in articles if a.uncertain)))
     head.add_row("reconciled", "[green]yes[/]" if rec.get("ok") else "[red]NO[/]")
-    head.add_row("time", f"{sum(result.timings.values()):.1f} s")
+    head.add_row("time", f"{result.seconds or sum(result.timings.values()):.1f} s")
     console.print(head)
 
     cats = Counter(a.category for a in articles)

@@ -1,7 +1,7 @@
 """Scale code paths on a small generated corpus (CI-sized; the big sizes live in benchmarks/).
 
 The generator + a whole run on ~1,000 articles reconcile their counts; the parallel parse and tag
-paths give the in-process results; the TF-IDF matrix stays sparse through vectorise and cluster;
+paths and the forked tagger give the in-process results (and a failed fork is redone in-process); the TF-IDF matrix stays sparse through vectorise and cluster;
 the fast silhouette used by auto k equals scikit-learn's; the benchmark's helpers compute what
 they claim.
 """
@@ -147,3 +147,40 @@ def test_benchmark_ratios_and_memory_sampler() -> None:
     block = bytearray(64 * 1024 * 1024)  # noqa: F841 - held while sampling
     sampler.sample()
     assert sampler.peaks["x"] >= 64 * 1024 * 1024 and sampler.peaks["x"] >= sampler.self_peaks["x"]
+
+
+def test_forked_tagger_gives_the_in_process_output(pages: Path, model_path: Path, result: RunResult,
+                                                   tmp_path: Path) -> None:
+    from pipeline.backends.forked import can_fork
+
+    if not can_fork():
+        pytest.skip("fork is Linux-only here")
+    config = load_config(None, ["run.overlap_min_articles=0"])
+    forked = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
+    assert "tag_wait" in forked.timings  # the child did the tagging
+    assert not any("forked tagger failed" in n for n in forked.manifest["notes"])
+    first = Path(result.outputs["articles.jsonl"]).read_bytes()
+    assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
+    assert forked.counts["tag"] == result.counts["tag"]
+
+
+def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path, result: RunResult,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from pipeline.backends.forked import can_fork
+
+    run_module = importlib.import_module("pipeline.run")  # `pipeline.run` is the function
+
+    if not can_fork():
+        pytest.skip("fork is Linux-only here")
+
+    def broken(*args: object) -> None:
+        raise MemoryError("child ran out of memory")
+
+    monkeypatch.setattr(run_module, "_tag_in_child", broken)  # inherited by the fork
+    config = load_config(None, ["run.overlap_min_articles=0"])
+    again = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
+    assert any("forked tagger failed" in n for n in again.manifest["notes"])
+    first = Path(result.outputs["articles.jsonl"]).read_bytes()
+    assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
