@@ -204,6 +204,19 @@ def _item_text(item: Any) -> str:
 # ---- one size --------------------------------------------------------------------------------------
 
 
+def baseline_best(texts: list[str], k: int, sampler: MemorySampler, repeats: int) -> dict[str, Any]:
+    """The baseline ``repeats`` times; the fastest run (by total) is the one compared against.
+
+    Why the fastest: MiniBatchKMeans stops early at a point that varies with the machine's state,
+    so single runs of the baseline varied 2x between sessions; the minimum is the stable figure
+    and the strictest denominator for our ratio. Every run's total is kept in the results.
+    """
+    runs = [baseline(texts, k, sampler) for _ in range(max(1, repeats))]
+    best = min(runs, key=lambda r: r["seconds"]["total"])
+    best["totals_of_all_runs"] = [round(r["seconds"]["total"], 3) for r in runs]
+    return best
+
+
 def baseline(texts: list[str], k: int, sampler: MemorySampler, seed: int = 0) -> dict[str, Any]:
     """Plain scikit-learn on the same texts: regex TF-IDF, MiniBatchKMeans(k), LinearSVC predict."""
     from sklearn.cluster import MiniBatchKMeans
@@ -268,10 +281,14 @@ def run_one(size: int, args: argparse.Namespace) -> dict[str, Any]:
     maxrss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
     n = len(result.articles)
-    seconds = {s: float(result.timings.get(s, 0.0)) for s in STAGES}
-    seconds["write"] = max(0.0, wall - sum(seconds.values()))
+    seconds = {s: float(result.timings.get(s, 0.0)) for s in (*STAGES, "write")}
+    # the tag stage may run in a forked child alongside vectorise+cluster: then its seconds are
+    # the child's and only "tag_wait" (the parent waiting for it afterwards) is on the critical path
+    concurrent_tag = "tag_wait" in result.timings
     ours: dict[str, Any] = {
         "seconds": {**{k: round(v, 3) for k, v in seconds.items()}, "total": round(wall, 3)},
+        "tag_concurrent": concurrent_tag,
+        "tag_wait_seconds": round(float(result.timings.get("tag_wait", 0.0)), 3),
         "articles_per_second": {k: (round(n / v) if v > 0 else None) for k, v in
                                 {**seconds, "total": wall}.items()},
         "peak_rss_mib": {k: round(sampler.peaks.get(k, 0) / MiB) for k in (*STAGES, "write")},
@@ -286,7 +303,7 @@ def run_one(size: int, args: argparse.Namespace) -> dict[str, Any]:
     }
     ours["counts"]["parse"] = {k: v for k, v in (ours["counts"]["parse"] or {}).items() if k != "files"}
     texts = [_text(a) for a in result.articles]
-    base = {} if args.no_baseline else baseline(texts, ours["k"], sampler)
+    base = {} if args.no_baseline else baseline_best(texts, ours["k"], sampler, args.baseline_repeats)
     sampler.stop()
     if base:
         base["peak_rss_mib"] = {s: round(sampler.peaks.get(f"baseline_{s}", 0) / MiB)
@@ -306,7 +323,8 @@ def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
         "tag (vs LinearSVC predict)": (s["tag"], b["tag"]),
         "total, whole pipeline incl. parse+write (vs baseline total)": (s["total"], b["total"]),
         "total, clean..tag only (vs baseline total)": (
-            s["clean"] + s["vectorise"] + s["cluster"] + s["tag"], b["total"]),
+            s["clean"] + s["vectorise"] + s["cluster"]
+            + (ours.get("tag_wait_seconds", 0.0) if ours.get("tag_concurrent") else s["tag"]), b["total"]),
     }
     return {k: round(a / d, 2) if d > 0 else float("inf") for k, (a, d) in pairs.items()}
 
@@ -335,6 +353,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
             ratio = f"{mine / bsec:.2f}" if bsec else ""
             if stage == "vectorise" and bsec:
                 ratio += " (clean+vectorise)"
+            if stage == "tag" and o.get("tag_concurrent"):
+                ratio += f" (concurrent with vectorise+cluster; waited {o['tag_wait_seconds']:.1f} s after)"
             lines.append(f"| {stage} | {sec:.1f} | {aps if aps is not None else ''} | {mem} | "
                          f"{'' if bsec is None else f'{bsec:.1f}'} | {ratio} |")
         lines.append("")
@@ -353,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", default="", help="Dask scheduler address (default: local cluster)")
     parser.add_argument("--set", action="append", help="config override section.key=value (repeatable)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--baseline-repeats", type=int, default=3,
+                        help="run the baseline this many times and compare with the fastest")
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/scale-<sizes>.json)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -374,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--set", item]
         if args.no_baseline:
             cmd.append("--no-baseline")
+        cmd += ["--baseline-repeats", str(args.baseline_repeats)]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
         if proc.returncode != 0:
             print(f"size {size} failed (exit {proc.returncode})", file=sys.stderr)

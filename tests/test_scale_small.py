@@ -142,6 +142,9 @@ def test_benchmark_ratios_and_memory_sampler() -> None:
     assert r["cluster (vs MiniBatchKMeans)"] == 2.0
     assert r["tag (vs LinearSVC predict)"] == 12.0
     assert r["total, whole pipeline incl. parse+write (vs baseline total)"] == 4.25
+    assert r["total, clean..tag only (vs baseline total)"] == 3.75
+    concurrent = {**ours, "tag_concurrent": True, "tag_wait_seconds": 1.0}  # only the wait counts
+    assert run_scale.ratios(concurrent, base)["total, clean..tag only (vs baseline total)"] == 2.5
     sampler = run_scale.MemorySampler()
     sampler.set_phase("x")
     block = bytearray(64 * 1024 * 1024)  # noqa: F841 - held while sampling
