@@ -142,3 +142,24 @@ def test_unknown_scheduler_gives_a_one_line_config_error(model_path: Path,
     config = load_config(overrides=['run.backend="dask"', 'run.scheduler="tcp://127.0.0.1:9"'])
     with pytest.raises(ConfigError, match="run.scheduler"):
         run(config=config, model=model_path)
+
+
+def test_tag_partition_reuses_clean_tokens_only_when_the_probe_matches(model_path: Path) -> None:
+    from pipeline.backends.dask_backend import tag_partition
+    from pipeline.tag import load_classifier
+
+    classifier = load_classifier(model_path)
+    config = load_config()
+    heads = ["Trust board approves deficit plan", "Nurses strike over pay award"]
+    stands = ["", ""]
+    items = [{"headline": h} for h in heads]
+    plain = tag_partition(classifier, items, config.tag)
+    true_tokens = classifier.cleaner_.tokens(heads)
+    # the second headline's tokens swapped for finance words: used only if the tokens are reused
+    planted = ([true_tokens[0], ["deficit", "budget", "financial", "saving"]], [[], []])
+    reused = tag_partition(classifier, items, config.tag, config.clean, heads, stands, planted)
+    assert reused[0] == plain[0]
+    assert reused[1]["scores"] != plain[1]["scores"]  # the planted tokens were read
+    wrong_probe = ([["something", "else"], planted[0][1]], [[], []])
+    guarded = tag_partition(classifier, items, config.tag, config.clean, heads, stands, wrong_probe)
+    assert guarded == plain  # probe mismatch: nothing reused, everything cleaned by the model

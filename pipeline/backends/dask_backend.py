@@ -21,8 +21,9 @@ How each stage is distributed, and why the output equals the local backend's:
   local algorithm on it. Why not an incremental k-means: LSA needs one SVD over all rows and
   auto-k compares k on one sample; gathering keeps labels identical to the local backend (ARI 1)
   and the matrix fits in memory long before anything else does.
-- tag: the classifier is sent to every worker once; workers tag partitions of articles. Features
-  are computed per text, so categories and scores are the local ones.
+- tag: the classifier is sent to every worker once; workers tag the clean stage's partitions,
+  reusing the tokens still held there (when the run's cleaner is the model's, as locally).
+  Features are computed per text, so categories and scores are the local ones.
 """
 from __future__ import annotations
 
@@ -134,11 +135,27 @@ def transform_partition(vectoriser: Any, part: tuple[list[list[str]], list[list[
     return vectoriser.transform(list(zip(part[0], part[1])))
 
 
-def tag_partition(classifier: Any, items: list[dict[str, Any]], config: TagConfig) -> list[dict[str, Any]]:
-    """Category, confidence, uncertain flag and scores of each item of a partition."""
-    from ..tag import tag_items
+def tag_partition(classifier: Any, items: list[dict[str, Any]], config: TagConfig,
+                  clean_config: CleanConfig | None = None, heads: list[str] | None = None,
+                  stands: list[str] | None = None, part: Any = None) -> list[dict[str, Any]]:
+    """Category, confidence, uncertain flag and scores of each item of a partition.
 
-    return tag_items(items, classifier, config)
+    With the partition's clean-stage texts and tokens (still on this worker), texts the model
+    would clean the same way are not cleaned again -- as in the local run (``known_from_clean``),
+    including its guard: the first text is re-cleaned by the model and must match, else nothing
+    is reused.
+    """
+    from ..tag import known_tokens, tag_items
+
+    known = None
+    if part is not None and heads is not None and stands is not None:
+        texts, tokens = list(heads) + list(stands), list(part[0]) + list(part[1])
+        known = known_tokens(classifier, clean_config, texts, tokens)
+        probe = next((i for i, t in enumerate(texts) if t), None)
+        if known is not None and probe is not None \
+                and classifier.cleaner_.tokens([texts[probe]]) != [tokens[probe]]:
+            known = None
+    return tag_items(items, classifier, config, known=known)
 
 
 # ---- the client side of each stage -----------------------------------------------------------------
@@ -165,9 +182,10 @@ def _parse(client: Any, inputs: list[Path], config: ParseConfig, workers: int) -
 
 
 def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: int
-           ) -> tuple[Any, list[Any], list[int]]:
+           ) -> tuple[Any, list[Any], list[int], list[tuple[Any, Any]]]:
     """Fill tokens and amounts like ``clean_articles``; return its result, the token partitions
-    (futures, still on the workers) and the partition sizes."""
+    (futures, still on the workers), the partition sizes and the partitions' (headline texts,
+    standfirst texts) futures, kept for the tag stage."""
     from ..clean import CleanResult, find_blurbs, headline_text, is_blurb
 
     blurbs = find_blurbs(articles, config.blurb_min_headlines)
@@ -175,10 +193,11 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
     stands = ["" if is_blurb(a, blurbs) else (a.standfirst or "") for a in articles]
     bounds = [len(p) for p in split_even(range(len(articles)), _n_parts(len(articles), workers))]
     config_json = json.dumps(asdict(config), sort_keys=True)
-    futures, start = [], 0
+    futures, texts_parts, start = [], [], 0
     for size in bounds:
         h, s = client.scatter([heads[start:start + size], stands[start:start + size]])
         futures.append(client.submit(clean_partition, config_json, h, s, pure=False))
+        texts_parts.append((h, s))
         start += size
     head_tokens: list[list[str]] = []
     stand_tokens: list[list[str]] = []
@@ -197,7 +216,7 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
     texts = [t for t in heads + stands if t.strip()]
     counts = {"texts": len(texts), "distinct_texts": len(set(texts)), "blurbs": len(blurbs),
               "blurb_articles": sum(1 for a in articles if is_blurb(a, blurbs)), "empty": empty}
-    return CleanResult(head_tokens, stand_tokens, blurbs, counts), futures, bounds
+    return CleanResult(head_tokens, stand_tokens, blurbs, counts), futures, bounds, texts_parts
 
 
 def fitted_vectoriser(df: Counter, n_docs: int, config: VectoriseConfig) -> Any:
@@ -261,15 +280,20 @@ def _vectorise(client: Any, parts: list[Any], n_docs: int, config: VectoriseConf
     return vectoriser, X
 
 
-def _tag(client: Any, articles: list[Article], model_path: Path, config: TagConfig,
-         workers: int) -> dict[str, Any]:
-    from ..tag import apply_tags, article_item, load_classifier
+def _tag(client: Any, articles: list[Article], model_path: Path, config: Config,
+         bounds: list[int], texts_parts: list[tuple[Any, Any]], token_parts: list[Any]) -> dict[str, Any]:
+    """Tag the clean stage's partitions where they are, reusing their tokens on the workers."""
+    from ..tag import apply_tags, article_item, load_classifier, same_cleaner
 
     classifier = load_classifier(model_path)
+    reuse = same_cleaner(classifier, config.clean)
     shared = client.scatter(classifier, broadcast=True)
-    parts = split_even([article_item(a) for a in articles], _n_parts(len(articles), workers))
-    futures = [client.submit(tag_partition, shared, client.scatter([part])[0], config, pure=False)
-               for part in parts]
+    futures, start = [], 0
+    for size, (heads, stands), part in zip(bounds, texts_parts, token_parts, strict=True):
+        items = client.scatter([[article_item(a) for a in articles[start:start + size]]])[0]
+        extra = (config.clean, heads, stands, part) if reuse else ()
+        futures.append(client.submit(tag_partition, shared, items, config.tag, *extra, pure=False))
+        start += size
     tags = [tag for part in _in_order(client, futures) for tag in part]
     return apply_tags(articles, tags, classifier.classes_)
 
@@ -311,7 +335,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
         if articles:
             t0 = time.perf_counter()
             progress.start("clean", len(articles))
-            cleaned, parts, _ = _clean(client, articles, config.clean, workers)
+            cleaned, parts, bounds, texts_parts = _clean(client, articles, config.clean, workers)
             counts["clean"] = {"articles": len(articles), **cleaned.counts}
             progress.advance("clean", len(articles))
             timings["clean"] = time.perf_counter() - t0
@@ -320,8 +344,6 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
             t0 = time.perf_counter()
             progress.start("vectorise", len(articles))
             vectoriser, X = _vectorise(client, parts, len(articles), config.vectorise)
-            for future in parts:
-                future.release()
             counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),
                                    "nonzeros": int(X.nnz)}
             notes.extend(f"vectorise: {n}" for n in vectoriser.notes_)
@@ -337,7 +359,9 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
             t0 = time.perf_counter()
             progress.start("tag", len(articles))
             counts["tag"] = {"articles": len(articles),
-                             **_tag(client, articles, model_path, config.tag, workers)}
+                             **_tag(client, articles, model_path, config, bounds, texts_parts, parts)}
+            for future in [*parts, *(f for pair in texts_parts for f in pair)]:
+                future.release()
             progress.advance("tag", len(articles))
             timings["tag"] = time.perf_counter() - t0
             progress.finish("tag", timings["tag"])
