@@ -217,6 +217,110 @@ def test_phrase_terms_are_shown_as_words():
     assert "chief executive" in terms and "chief_executive" not in terms
 
 
+# ---- the fast paths (same results as the plain algorithms) ---------------------------------------
+
+def _bytes_groups(X, rows):
+    """Reference for _unique_rows: group rows by their exact bytes, in first-appearance order."""
+    seen: dict[bytes, int] = {}
+    firsts, inverse = [], []
+    for r in rows:
+        a, b = X.indptr[r], X.indptr[r + 1]
+        key = X.indices[a:b].tobytes() + b"|" + X.data[a:b].tobytes()
+        if key not in seen:
+            seen[key] = len(firsts)
+            firsts.append(r)
+        inverse.append(seen[key])
+    return firsts, inverse
+
+
+def test_unique_rows_equals_grouping_by_bytes():
+    import scipy.sparse as sp
+
+    from pipeline.cluster import _unique_rows
+
+    rng = np.random.RandomState(3)
+    base = sp.random(40, 25, density=0.2, random_state=rng, format="csr")
+    X = sp.vstack([base[rng.randint(0, 40, 400)], sp.csr_matrix((2, 25))]).tocsr()
+    # same fingerprint (a -0.0 entry projects like 0.0) but different bytes: two groups
+    X = sp.vstack([X, sp.csr_matrix(([0.0, 0.5], [1, 2], [0, 2]), shape=(1, 25)),
+                   sp.csr_matrix(([-0.0, 0.5], [1, 2], [0, 2]), shape=(1, 25))]).tocsr()
+    X.sort_indices()
+    rows = np.flatnonzero(np.diff(X.indptr) > 0)
+    firsts, inverse = _unique_rows(X, rows)
+    ref_firsts, ref_inverse = _bytes_groups(X, rows)
+    assert firsts.tolist() == ref_firsts and inverse.tolist() == ref_inverse
+    assert inverse[-1] != inverse[-2]
+
+
+def _topic_docs(n: int, topics: int, seed: int = 0) -> list[list[str]]:
+    """Token lists drawn from disjoint 15-word vocabularies, one per topic, in topic order."""
+    rng = np.random.RandomState(seed)
+    return [[f"t{i % topics}w{w}" for w in rng.choice(15, 6, replace=False)] for i in range(n)]
+
+
+def _mixed_docs(n: int, topics: int, seed: int = 0) -> list[list[str]]:
+    """Token lists whose topics share words: half of each article from its topic's 10 words,
+    half from all of them, so naive Bayes needs many small steps from a random start."""
+    rng = np.random.RandomState(seed)
+    docs = []
+    for i in range(n):
+        own = rng.rand(8) < 0.5
+        topic_word = rng.randint(0, 10, 8) + 10 * (i % topics)
+        words = np.where(own, topic_word, rng.randint(0, 10 * topics, 8))
+        docs.append([f"w{w}" for w in words])
+    return docs
+
+
+def test_refine_nb_equals_sklearn_multinomial_nb_hard_em(monkeypatch):
+    """The written-out refinement (sums updated from the rows that moved) takes the same steps
+    as refitting sklearn's MultinomialNB from scratch."""
+    import pipeline.cluster as cluster
+    from sklearn.naive_bayes import MultinomialNB
+
+    X = Vectoriser(VectoriseConfig()).fit_transform(_mixed_docs(400, 3))
+    start = np.random.RandomState(0).randint(0, 3, X.shape[0])  # a poor start: several steps
+    weights = np.ones(X.shape[0])
+    expected, steps = start.copy(), 0
+    for steps in range(1, 21):
+        model = MultinomialNB(alpha=0.3, fit_prior=False)
+        new = model.fit(X, expected, sample_weight=weights).predict(X)
+        if len(np.unique(new)) < 3 or np.array_equal(new, expected):
+            break
+        expected = new
+    monkeypatch.setattr(cluster, "REFINE_TOL", 0.0)
+    labels, taken = cluster._refine_nb(X, start.copy(), weights, ClusterConfig())
+    assert labels.tolist() == expected.tolist() and taken == steps >= 5
+
+
+def test_refine_nb_stops_once_few_articles_move(monkeypatch):
+    import pipeline.cluster as cluster
+
+    X = Vectoriser(VectoriseConfig()).fit_transform(_mixed_docs(400, 3))
+    start = np.random.RandomState(0).randint(0, 3, X.shape[0])
+    _, default_steps = cluster._refine_nb(X, start.copy(), np.ones(400), ClusterConfig())
+    monkeypatch.setattr(cluster, "REFINE_TOL", 1.0)  # any step moves at most 100%
+    _, steps = cluster._refine_nb(X, start.copy(), np.ones(400), ClusterConfig())
+    assert steps == 1 < default_steps
+
+
+def test_auto_k_on_a_sample_finds_separated_topics_and_is_deterministic():
+    """Above the exhaustive search (1,000 sampled articles) k comes from a grid with halving
+    steps, and the final k-means starts from the sample's centres: it must still find four
+    well-separated topics exactly, and give the same bytes twice."""
+    docs = _topic_docs(1600, 4)
+    X = Vectoriser(VectoriseConfig()).fit_transform(docs)
+    arts = _arts([" ".join(d) for d in docs])
+    config = ClusterConfig(silhouette_sample=1200)
+    result = cluster_articles(X, arts, config, Vectoriser(VectoriseConfig()).fit(docs))
+    from sklearn.metrics import adjusted_rand_score
+
+    assert result.k == 4 and any("tried" in n and "1200 articles" in n for n in result.notes)
+    assert adjusted_rand_score([i % 4 for i in range(1600)], result.labels) == 1.0
+    again = _arts([" ".join(d) for d in docs])
+    repeat = cluster_articles(X, again, config, Vectoriser(VectoriseConfig()).fit(docs))
+    assert _dump(repeat, again) == _dump(result, arts)
+
+
 # ---- AG News quality (real corpus nobody here wrote) --------------------------------------------
 
 @pytest.mark.agnews
