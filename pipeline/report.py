@@ -8,6 +8,7 @@ the map draws a deterministic sample of at most ``MAX_POINTS`` articles and tabl
 """
 from __future__ import annotations
 
+import heapq
 import html
 import math
 from collections import Counter, defaultdict
@@ -163,16 +164,16 @@ def _sample(n: int, limit: int = MAX_POINTS, seed: int = 0) -> list[int]:
     return sorted(np.random.default_rng(seed).choice(n, size=limit, replace=False).tolist())
 
 
-def _ellipse(points: list[tuple[float, float]], cid: Any) -> str:
+def _ellipse(xs: list[float], ys: list[float], cid: Any) -> str:
     """Dashed 1.5-sigma covariance ellipse around a cluster's core (a circle for one or two points)."""
-    n = len(points)
-    cx = sum(p[0] for p in points) / n
-    cy = sum(p[1] for p in points) / n
+    n = len(xs)
+    cx = sum(xs) / n
+    cy = sum(ys) / n
     if n < 3:
         return f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="12" class="hull"><title>cluster {_e(cid)}</title></circle>'
-    sxx = sum((p[0] - cx) ** 2 for p in points) / n
-    syy = sum((p[1] - cy) ** 2 for p in points) / n
-    sxy = sum((p[0] - cx) * (p[1] - cy) for p in points) / n
+    sxx = sum([(x - cx) ** 2 for x in xs]) / n
+    syy = sum([(y - cy) ** 2 for y in ys]) / n
+    sxy = sum([(x - cx) * (y - cy) for x, y in zip(xs, ys)]) / n
     half_trace, det = (sxx + syy) / 2, sxx * syy - sxy * sxy
     root = math.sqrt(max(half_trace ** 2 - det, 0.0))
     l1, l2 = half_trace + root, max(half_trace - root, 0.0)
@@ -205,24 +206,34 @@ def _place_label(text: str, x: float, y: float, placed: list[tuple[str, float, f
     return text, x, y, w
 
 
+def _clip(values: Any, lo: float, hi: float) -> Any:
+    """``min(max(v, lo), hi)`` per element, with Python's tie and NaN rules (not ``np.clip``'s)."""
+    import numpy as np
+
+    values = np.where(lo > values, lo, values)  # max(v, lo) keeps v unless lo > v
+    return np.where(hi < values, hi, values)  # min(v, hi) keeps v unless hi < v
+
+
 def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categories: Sequence[str],
          colours: dict[str, str], seed: int) -> str:
     n = len(articles)
     if coords is None or n == 0 or len(coords) != n:
         return '<p class="muted">No 2-D coordinates from the cluster stage.</p>'
-    xy = [(float(coords[i][0]), float(coords[i][1])) for i in range(n)]
+    import numpy as np
+
+    points = np.asarray(coords, dtype=float)
     keep = _sample(n, MAX_POINTS, seed)
     W, H, pad = 1100, 620, 30
     # robust axes: the 1st..99th percentiles fill the plot, the few beyond sit on its edge, so a
     # handful of outlying articles cannot squeeze everything else into a corner
-    x0, x1 = _limits([p[0] for p in xy])
-    y0, y1 = _limits([p[1] for p in xy])
+    x0, x1 = _limits(points[:, 0].tolist())
+    y0, y1 = _limits(points[:, 1].tolist())
     sx = (W - 2 * pad) / ((x1 - x0) or 1.0)
     sy = (H - 2 * pad) / ((y1 - y0) or 1.0)
-
-    def px(p: tuple[float, float]) -> tuple[float, float]:
-        x = pad + (min(max(p[0], x0), x1) - x0) * sx
-        return x, H - pad - (min(max(p[1], y0), y1) - y0) * sy
+    # pixel positions of every article, vectorised but with the arithmetic of the scalar
+    # pad + (min(max(x, x0), x1) - x0) * sx (so the same floats, to the last bit)
+    xs = (pad + (_clip(points[:, 0], x0, x1) - x0) * sx).tolist()
+    ys = (H - pad - (_clip(points[:, 1], y0, y1) - y0) * sy).tolist()
 
     shapes, placed = [], []
     by_cluster: dict[int, list[int]] = defaultdict(list)
@@ -231,10 +242,10 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
             by_cluster[a.cluster].append(i)
     terms = {_get(c, "id"): list(_get(c, "terms", []) or []) for c in clusters}
     for rank, cid in enumerate(sorted(by_cluster, key=lambda c: (-len(by_cluster[c]), c))):
-        members = [px(xy[i]) for i in by_cluster[cid]]
-        shapes.append(_ellipse(members, cid))
-        cx = sum(p[0] for p in members) / len(members)
-        cy = sum(p[1] for p in members) / len(members)
+        mx, my = [xs[i] for i in by_cluster[cid]], [ys[i] for i in by_cluster[cid]]
+        shapes.append(_ellipse(mx, my, cid))
+        cx = sum(mx) / len(mx)
+        cy = sum(my) / len(my)
         words = ", ".join(terms.get(cid, [])[:2])
         # the largest clusters get their terms; the rest just their id (the table has the terms)
         text = f"{cid}" + (f" · {words}" if words and rank < MAX_MAP_LABELS else "")
@@ -248,7 +259,7 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
     r = 4.5 if len(keep) <= 500 else 3 if len(keep) <= 2000 else 2
     for i in keep:
         a = articles[i]
-        x, y = px(xy[i])
+        x, y = xs[i], ys[i]
         tip = f"{a.headline} — {a.category or 'untagged'}, cluster {a.cluster}"
         dots.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="{colours.get(a.category, NONE_COLOUR)}">'
                     f'<title>{_e(tip)}</title></circle>')
@@ -299,9 +310,11 @@ def _uncertain_table(articles: Sequence[Any], colours: dict[str, str], threshold
     unsure = [a for a in articles if a.uncertain]
     if not unsure:
         return '<p class="muted">No article fell below the confidence threshold.</p>'
-    unsure.sort(key=lambda a: (a.confidence if a.confidence is not None else 0.0, a.id))
+    # the lowest MAX_UNCERTAIN in order: nsmallest is sorted(...)[:n] (same ties) without sorting all
+    shown = heapq.nsmallest(MAX_UNCERTAIN, unsure,
+                            key=lambda a: (a.confidence if a.confidence is not None else 0.0, a.id))
     rows = []
-    for a in unsure[:MAX_UNCERTAIN]:
+    for a in shown:
         second, second_score = _runner_up(a.scores, a.category)
         conf = a.confidence or 0.0
         rows.append(

@@ -4,17 +4,21 @@ Built from synthetic run results so it does not depend on the stages' models.
 """
 from __future__ import annotations
 
+import html
 import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.config import Config
 from pipeline.records import Article, Reject, Source
-from pipeline.report import CATEGORY_ORDER, MAX_POINTS, MAX_UNCERTAIN, PALETTE, render_report
+from pipeline.report import CATEGORY_ORDER, MAX_POINTS, MAX_UNCERTAIN, PALETTE, _clip, render_report
 
 SYSTEMS = ["Coventry and Warwickshire ICS", "Kent and Medway ICS", "North East and North Cumbria ICS",
            "Cornwall & Isles of Scilly ICS"]
@@ -156,3 +160,23 @@ def test_plain_namespace_clusters_and_no_coords() -> None:
     result.clusters = [SimpleNamespace(**vars(c)) for c in result.clusters]
     html = render_report(result)
     assert "No 2-D coordinates" in html and "term0a" in html
+
+
+@given(st.lists(st.floats(allow_nan=True) | st.sampled_from([0.0, -0.0, 1.0, -1.0]), max_size=20),
+       st.sampled_from([0.0, -0.0, -1.0]), st.sampled_from([0.0, -0.0, 1.0]))
+def test_vectorised_clip_is_the_scalar_min_max(values: list[float], lo: float, hi: float) -> None:
+    """The map's pixel positions are computed with numpy but must be the scalar code's floats
+    (ties and signed zeros included), or the SVG coordinates would change."""
+    got = _clip(np.array(values, dtype=float), lo, hi).tolist()
+    expected = [min(max(v, lo), hi) for v in values]
+    assert [repr(v) for v in got] == [repr(v) for v in expected]
+
+
+def test_uncertain_table_is_the_lowest_confidence_first_with_ties_by_id() -> None:
+    result = synthetic_result(3 * MAX_UNCERTAIN)
+    for i, a in enumerate(result.articles):  # many ties in confidence, ids out of order
+        a.uncertain, a.confidence, a.id = True, (i % 5) / 10, f"{(7 * i) % 997:016x}"
+    table = render_report(result).split('<section id="uncertain">')[1].split("</section>")[0]
+    shown = re.findall(r'<td class="hl">(.*?)</td>', table)
+    expected = sorted(result.articles, key=lambda a: (a.confidence, a.id))[:MAX_UNCERTAIN]
+    assert shown == [html.escape(a.headline, quote=True) for a in expected]
