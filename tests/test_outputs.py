@@ -1,0 +1,126 @@
+"""write_outputs: the files hold exactly the records, however they were encoded.
+
+articles.jsonl is written by this process alone, or (large runs, jobs > 1) in two parts with a
+forked child encoding the tail; a failed child is replaced by encoding here. Every way must give
+the same bytes as the plain one-line-per-record writer, and run.json must describe the files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from pipeline import outputs
+from pipeline.backends.forked import can_fork
+from pipeline.config import Config
+from pipeline.io import write_lines_atomic
+from pipeline.records import Article, Reject, Source
+from pipeline.run import RunResult, write_outputs
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="fork is Linux-only here")
+
+
+def _result(n: int, jobs: int) -> RunResult:
+    """A synthetic run with non-ASCII, escaped and control characters and every field filled."""
+    articles = [Article(id=f"{i:016x}", headline=f"Trust’s £{i}m “plan” \\ \"quoted\"\t{i}",
+                        standfirst=None if i % 3 else "é\u2028\x01", systems=["Kent & Medway ICS"],
+                        sources=[Source("p.txt", i + 1, i % 7)], tokens=["trust", f"t{i}"],
+                        amounts=[1e6 * i] if i % 2 else [], cluster=i % 4, cluster_terms=["gp"],
+                        cluster_score=i / 7, category="finance", confidence=0.5 + i / (3 * n),
+                        uncertain=bool(i % 2), scores={"finance": 0.75, "workforce": 0.25})
+                for i in range(n)]
+    rejects = [Reject(file="p.txt", line=i, reason="too short", text="ü" * i) for i in range(3)]
+    return RunResult(articles=articles, rejects=rejects, clusters=[], counts={}, timings={"parse": 0.0},
+                     manifest={"jobs": jobs}, config=Config(), inputs=[])
+
+
+def _plain(tmp_path: Path, records: list) -> bytes:
+    """What the one-line-at-a-time text writer produces for the records."""
+    path = tmp_path / "plain.jsonl"
+    write_lines_atomic(path, (r.to_json() for r in records))
+    return path.read_bytes()
+
+
+@pytest.fixture
+def small_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork from 40 articles and encode in blocks of 7, so small tests cross every boundary."""
+    monkeypatch.setattr(outputs, "PARALLEL_MIN_ARTICLES", 40)
+    monkeypatch.setattr(outputs, "BLOCK_RECORDS", 7)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_files_hold_exactly_the_records_and_run_json_describes_them(
+        tmp_path: Path, small_parallel: None, jobs: int) -> None:
+    result = _result(101, jobs)
+    published = write_outputs(result, tmp_path / "out")
+    out = tmp_path / "out"
+    assert (out / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
+    assert (out / "rejects.jsonl").read_bytes() == _plain(tmp_path, result.rejects)
+    manifest = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert set(manifest["outputs"]) == {"articles.jsonl", "rejects.jsonl", "report.html"}
+    for name, entry in manifest["outputs"].items():
+        data = (out / name).read_bytes()
+        assert entry == {"path": str(out / name), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    assert set(published) == {"articles.jsonl", "rejects.jsonl", "report.html", "run.json"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(published)  # no part file, no staging left
+
+
+@needs_fork
+def test_a_forked_child_encodes_the_tail(tmp_path: Path, small_parallel: None,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    real = outputs._encode_part
+    witness = tmp_path / "child.txt"
+
+    def spy(records, start, stop, path, parent) -> int:  # runs in the child: it leaves a note
+        witness.write_text(f"{os.getpid()} {parent} {start} {stop}")
+        return real(records, start, stop, path, parent)
+
+    monkeypatch.setattr(outputs, "_encode_part", spy)
+    result = _result(100, jobs=2)
+    write_outputs(result, tmp_path / "out")
+    child, parent, start, stop = map(int, witness.read_text().split())
+    assert parent == os.getpid() != child
+    assert (start, stop) == (int(100 * outputs.HEAD_SHARE), 100)
+    assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
+
+
+def test_small_or_single_job_runs_do_not_fork(tmp_path: Path, small_parallel: None,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork(*args: object) -> None:
+        raise AssertionError("forked")
+
+    monkeypatch.setattr("pipeline.backends.forked.Forked", no_fork)
+    write_outputs(_result(39, jobs=2), tmp_path / "a")  # below PARALLEL_MIN_ARTICLES
+    write_outputs(_result(100, jobs=1), tmp_path / "b")
+    assert (tmp_path / "b" / "articles.jsonl").read_bytes().count(b"\n") == 100
+
+
+@needs_fork
+@pytest.mark.parametrize("failure", ["raises", "short part", "dies"])
+def test_failed_child_is_replaced_by_encoding_here(tmp_path: Path, small_parallel: None,
+                                                   monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    def broken(records, start, stop, path, parent) -> int:
+        if failure == "raises":
+            raise RuntimeError("child broke")
+        path.write_bytes(b'{"partial":')
+        if failure == "dies":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 10_000  # not the size written
+
+    monkeypatch.setattr(outputs, "_encode_part", broken)
+    result = _result(100, jobs=2)
+    write_outputs(result, tmp_path / "out")
+    assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
+    assert not list((tmp_path / "out").glob(".*"))  # no part file or staging directory left
+
+
+def test_unencodable_text_fails_without_publishing(tmp_path: Path) -> None:
+    result = _result(5, jobs=1)
+    result.articles[3].headline = "lone surrogate \ud800"  # valid in a str, not in UTF-8
+    with pytest.raises(UnicodeEncodeError):
+        write_outputs(result, tmp_path / "out")
+    assert not list((tmp_path / "out").iterdir())
