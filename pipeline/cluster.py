@@ -2,7 +2,8 @@
 
 Pipeline: merge identical TF-IDF rows -> LSA (TruncatedSVD + L2 normalisation) -> one of
 
-- ``kmeans``: k-means (MiniBatchKMeans above ``minibatch_threshold`` distinct articles), then
+- ``kmeans``: k-means (above ``minibatch_threshold`` distinct articles full-batch Lloyd steps from
+  the sample's centres, over row blocks shared with the Dask backend), then
   (``refine = "nb"``) hard-EM refinement with multinomial naive Bayes in the full TF-IDF space,
   which LSA's 100 dimensions blur (on AG News it lifts NMI from about 0.52 to 0.58);
 - ``agglomerative``: average-linkage cosine clustering; clusters smaller than
@@ -150,21 +151,60 @@ def _embed(Xu: sp.csr_matrix, config: ClusterConfig) -> np.ndarray:
     return normalize(np.asarray(Z, dtype=np.float32))
 
 
+# Full-batch k-means above ``minibatch_threshold``: Lloyd steps from the sample's centres until at
+# most this share of the articles changes cluster (or LLOYD_MAX_ITER steps); the naive Bayes
+# refinement does the fine work after it. On AG News forced through this path (threshold 1,000,
+# 3 seeds) NMI is 0.568 +- 0.001 at 0.01 and at 0.001 (2 vs 9 steps at 100k), where the former
+# MiniBatchKMeans gave 0.524 +- 0.064.
+LLOYD_TOL = 0.01
+LLOYD_MAX_ITER = 50
+
+
 def _kmeans(Z: np.ndarray, k: int, weights: np.ndarray, config: ClusterConfig,
             init: np.ndarray | None = None) -> np.ndarray:
-    """k-means labels; ``init`` (k x d centres, e.g. from the auto-k search) replaces restarts."""
-    starts: Any = "k-means++" if init is None else init
+    """k-means labels; ``init`` (k x d centres, e.g. from the auto-k search) replaces restarts.
+
+    Above ``minibatch_threshold`` distinct articles: Lloyd iterations over every article from
+    ``init`` (else from k-means on a seeded sample, see :func:`sample_centres`), written over
+    row blocks (:mod:`pipeline.cluster_blocks`) so the Dask backend runs the same steps on its
+    workers. Below it, scikit-learn's KMeans.
+    """
     if len(Z) > config.minibatch_threshold:
-        from sklearn.cluster import MiniBatchKMeans
+        from .cluster_blocks import Blocks, lloyd
 
-        model = MiniBatchKMeans(n_clusters=k, random_state=config.random_state, init=starts,
-                                n_init=3 if init is None else 1, batch_size=4096)
-    else:
-        from sklearn.cluster import KMeans
+        centres = init if init is not None else sample_centres(Z, weights, k, config)
+        labels, _ = lloyd(Blocks(), [Z], [weights], centres.astype(Z.dtype), LLOYD_MAX_ITER, LLOYD_TOL)
+        return labels[0]
+    from sklearn.cluster import KMeans
 
-        model = KMeans(n_clusters=k, random_state=config.random_state, init=starts,
-                       n_init=config.n_init if init is None else 1)
+    starts: Any = "k-means++" if init is None else init
+    model = KMeans(n_clusters=k, random_state=config.random_state, init=starts,
+                   n_init=config.n_init if init is None else 1)
     return model.fit_predict(Z, sample_weight=weights)
+
+
+def k_sample_rows(m: int, config: ClusterConfig) -> np.ndarray:
+    """The seeded sample of distinct articles on which k is chosen (all of them up to
+    ``silhouette_sample``)."""
+    if m <= config.silhouette_sample:
+        return np.arange(m)
+    return np.sort(np.random.RandomState(config.random_state).choice(m, config.silhouette_sample,
+                                                                     replace=False))
+
+
+def sample_centres(Z: np.ndarray, weights: np.ndarray, k: int, config: ClusterConfig) -> np.ndarray:
+    """k-means centres (``n_init`` restarts) of the seeded k-sample: the start of full-batch
+    k-means when k was given rather than searched."""
+    rows = k_sample_rows(len(Z), config)
+    return sample_centres_of(Z[rows], weights[rows], k, config)
+
+
+def sample_centres_of(Zs: np.ndarray, ws: np.ndarray, k: int, config: ClusterConfig) -> np.ndarray:
+    """:func:`sample_centres` given the sampled rows themselves (the Dask backend gathers them)."""
+    from sklearn.cluster import KMeans
+
+    model = KMeans(n_clusters=min(k, len(Zs)), random_state=config.random_state, n_init=config.n_init)
+    return model.fit(Zs, sample_weight=ws).cluster_centers_.astype(Zs.dtype)
 
 
 def _fit_labels(Z: np.ndarray, k: int, weights: np.ndarray, config: ClusterConfig,
@@ -250,33 +290,19 @@ def _refine_nb(Xu: sp.csr_matrix, labels: np.ndarray, weights: np.ndarray,
     Bayes on the current clusters, relabel, repeat until (nearly) stable. Uniform priors stop a
     large cluster from swallowing the others; a step that would empty a cluster is not taken.
 
-    This is ``MultinomialNB(alpha, fit_prior=False)`` written out: sklearn's refits the class-term
-    sums from scratch and re-validates the matrix every step; here the sums are updated from the
-    rows that moved, and the scoring product runs in float32.
+    This is ``MultinomialNB(alpha, fit_prior=False)`` written out (:func:`cluster_blocks.nb_refine`,
+    shared with the Dask backend): sklearn's refits the class-term sums from scratch and
+    re-validates the matrix every step; here the sums are updated from the rows that moved, and
+    the scoring product runs in float32.
     """
+    from .cluster_blocks import Blocks, nb_refine
+
     k = int(labels.max()) + 1
     if k < 2 or Xu.shape[1] == 0:
         return labels, 0
-    X = Xu.astype(np.float32)
-    weights = np.asarray(weights, dtype=np.float64)
-    sums = _class_sums(X, labels, weights, k)
-    steps = 0
-    for steps in range(1, config.refine_max_iter + 1):
-        smoothed = sums + config.refine_alpha
-        log_prob = np.log(smoothed) - np.log(smoothed.sum(axis=1, keepdims=True))
-        new = np.asarray(X @ log_prob.T.astype(np.float32)).argmax(axis=1)
-        if np.bincount(new, minlength=k).min() == 0:
-            break
-        moved = np.flatnonzero(new != labels)
-        if len(moved) == 0:
-            break
-        X_moved, w_moved = X[moved], weights[moved]
-        sums += _class_sums(X_moved, new[moved], w_moved, k)
-        sums -= _class_sums(X_moved, labels[moved], w_moved, k)
-        labels = new.astype(np.int64)
-        if len(moved) <= REFINE_TOL * len(labels):
-            break
-    return labels, steps
+    refined, steps = nb_refine(Blocks(), [Xu.astype(np.float32)], [np.asarray(weights, dtype=np.float64)],
+                               [labels], k, config.refine_alpha, config.refine_max_iter, REFINE_TOL)
+    return refined[0], steps
 
 
 def _class_sums(X: sp.csr_matrix, labels: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
@@ -297,7 +323,13 @@ def _search_k(Z: np.ndarray, weights: np.ndarray, config: ClusterConfig,
               notes: list[str]) -> tuple[int, dict[int, float], np.ndarray | None]:
     """:func:`_choose_k`, plus (k-means, auto k) the chosen k's centres on the sample, so the
     final fit starts from them instead of restarting k-means++ on every article."""
-    m = len(Z)
+    return search_k(len(Z), lambda rows: (Z[rows], weights[rows]), config, notes)
+
+
+def search_k(m: int, take: Any, config: ClusterConfig,
+             notes: list[str]) -> tuple[int, dict[int, float], np.ndarray | None]:
+    """:func:`_search_k` over ``m`` distinct articles whose sampled rows ``take(rows)`` returns as
+    (embedded rows, weights): the Dask backend gathers them from its workers."""
     if config.method == "hdbscan":
         return 0, {}, None
     if config.n_clusters != "auto":
@@ -313,11 +345,8 @@ def _search_k(Z: np.ndarray, weights: np.ndarray, config: ClusterConfig,
         return 1, {}, None
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.RandomState(config.random_state)
-    rows = np.arange(m)
-    if m > config.silhouette_sample:
-        rows = np.sort(rng.choice(m, config.silhouette_sample, replace=False))
-    Zs, ws = Z[rows], weights[rows]
+    rows = k_sample_rows(m, config)
+    Zs, ws = take(rows)
     small = len(rows) <= _EXHAUSTIVE_MAX  # cheap: every k, full restarts (noise matters more)
     search = config if config.method != "kmeans" or small else _search_config(config)
     scores: dict[int, float] = {}
@@ -332,7 +361,7 @@ def _search_k(Z: np.ndarray, weights: np.ndarray, config: ClusterConfig,
                      if len(np.unique(labels[kept])) >= 2 else float("nan"))
         mass = np.bincount(labels[kept], ws[kept], k)
         if config.method == "kmeans" and mass.min() > 0:  # (rows that coincide can leave one empty)
-            centres[k] = (_class_sums(Zs, labels, ws, k) / mass[:, None]).astype(Z.dtype)
+            centres[k] = (_class_sums(Zs, labels, ws, k) / mass[:, None]).astype(Zs.dtype)
 
     # one thread: on a sample this small OpenMP threads only add spin-waiting (5x slower when
     # the cores are shared); labels do not depend on the thread count
