@@ -525,19 +525,27 @@ def _cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig
 
     B = (X > 0).astype(np.float64).tocsr()
     terms = _ctfidf_terms(B, labels, k_final, names, config.n_terms)
+    return describe(articles, labels, scores, coords, terms, k_final, config.method, k_scores, notes,
+                    distinct=len(firsts), empty=n_empty)
+
+
+def describe(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray, coords: np.ndarray,
+             terms: list[list[str]], k: int, method: str, k_scores: dict[int, float], notes: list[str],
+             *, distinct: int, empty: int) -> ClusterResult:
+    """Fill the articles' cluster fields and build the result: each cluster's size, terms and
+    representative (its best-scoring article; the first one on ties)."""
     clusters: list[ClusterInfo] = []
-    for c in range(k_final):
+    for c in range(k):
         members = np.flatnonzero(labels == c)
         best = members[np.argmax(scores[members])]  # argmax: first appearance wins ties
         clusters.append(ClusterInfo(id=c, size=len(members), terms=terms[c],
                                     representative_id=articles[best].id,
                                     representative_headline=articles[best].headline))
     _fill(articles, labels, scores, terms)
-    counts = {"articles": n, "distinct": int(len(firsts)), "empty": int(n_empty),
+    counts = {"articles": len(labels), "distinct": int(distinct), "empty": int(empty),
               "outliers": int((labels == -1).sum())}
     return ClusterResult(labels=labels, clusters=clusters, coords=coords, scores=scores,
-                         k=k_final, method=config.method, k_scores=k_scores, notes=notes,
-                         counts=counts)
+                         k=k, method=method, k_scores=k_scores, notes=notes, counts=counts)
 
 
 def _renumber(labels: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, int]:
@@ -556,11 +564,19 @@ def _centroid_similarity(Z: np.ndarray, labels: np.ndarray, weights: np.ndarray,
                          k: int) -> np.ndarray:
     """Cosine similarity of each row to its cluster's (weighted, normalised) centroid in the
     embedding, rounded to 4 places; outliers get their nearest centroid's."""
+    if not k:
+        return np.zeros(len(Z))
+    own = labels >= 0
+    sums = (_class_sums(Z, labels, weights, k) if own.all()
+            else _class_sums(Z[own], labels[own], weights[own], k))
+    return centroid_similarity(Z, labels, normalize(sums))
+
+
+def centroid_similarity(Z: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """:func:`_centroid_similarity` given the normalised centroids (a block of rows at a time)."""
     scores = np.zeros(len(Z))
-    if k:
+    if len(centroids):
         own = labels >= 0
-        centroids = normalize(_class_sums(Z, labels, weights, k) if own.all()
-                              else _class_sums(Z[own], labels[own], weights[own], k))
         sims = np.asarray(Z @ centroids.T.astype(Z.dtype), dtype=np.float64)
         scores[own] = sims[np.flatnonzero(own), labels[own]]
         scores[~own] = sims[~own].max(axis=1)  # outliers: nearest topic
@@ -586,16 +602,30 @@ def _map_2d(Z, random_state: int, fit_rows: int = 20_000) -> np.ndarray:
         proj = svd.fit_transform(dense)
         out[:, :proj.shape[1]] = proj
         return out
+    pca = fit_map(dense[map_sample_rows(n, random_state, fit_rows)], random_state)
+    return orient_map(pca.transform(dense))
+
+
+def map_sample_rows(n: int, random_state: int, fit_rows: int = 20_000) -> Any:
+    """The seeded rows the 2-D map's PCA is fitted on."""
+    if n <= fit_rows:
+        return slice(None)
+    return np.sort(np.random.RandomState(random_state).choice(n, fit_rows, replace=False))
+
+
+def fit_map(sample: np.ndarray, random_state: int) -> Any:
+    """The 2-D map's PCA, fitted on a sample of embedded rows."""
     from sklearn.decomposition import PCA
 
-    dims = min(2, dense.shape[1], n)
-    rng = np.random.RandomState(random_state)
-    sample = np.sort(rng.choice(n, fit_rows, replace=False)) if n > fit_rows else slice(None)
-    pca = PCA(n_components=dims, random_state=random_state).fit(dense[sample])
-    proj = pca.transform(dense)
-    # fix each axis's sign (PCA's sign is arbitrary across library versions): heavier side positive
+    return PCA(n_components=min(2, sample.shape[1], len(sample)), random_state=random_state).fit(sample)
+
+
+def orient_map(proj: np.ndarray) -> np.ndarray:
+    """Map coordinates (n x 2) with each axis's sign fixed -- PCA's sign is arbitrary across
+    library versions -- so the heavier side is positive."""
+    out = np.zeros((len(proj), 2))
     signs = np.where(np.sum(proj ** 3, axis=0) < 0, -1.0, 1.0)
-    out[:, :dims] = proj * signs
+    out[:, :proj.shape[1]] = proj * signs
     return out
 
 

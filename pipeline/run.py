@@ -311,13 +311,19 @@ def build_manifest(started: str, described: Any, config: Config, model_path: Pat
 
 
 def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: Any, progress: Any,
-                  counts: dict[str, Any], notes: list[str], timings: dict[str, float]) -> Any:
-    """Run the cluster stage and record its counts, notes and time (shared by every backend)."""
+                  counts: dict[str, Any], notes: list[str], timings: dict[str, float],
+                  clusterer: Any = None) -> Any:
+    """Run the cluster stage and record its counts, notes and time (shared by every backend).
+
+    ``clusterer``: a no-argument callable returning the ClusterResult instead of the local
+    :func:`~pipeline.cluster.cluster_articles` on ``X`` (the Dask backend's native k-means).
+    """
     from .cluster import cluster_articles
 
     t0 = time.perf_counter()
     progress.start("cluster", len(articles))
-    clustered = cluster_articles(X, articles, config.cluster, vectoriser)
+    clustered = clusterer() if clusterer is not None else \
+        cluster_articles(X, articles, config.cluster, vectoriser)
     labels = clustered.labels
     counts["cluster"] = {"articles": len(labels), "method": clustered.method,
                          "k": int(clustered.k), "clusters": len(clustered.clusters),

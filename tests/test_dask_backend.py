@@ -163,3 +163,37 @@ def test_tag_partition_reuses_clean_tokens_only_when_the_probe_matches(model_pat
     wrong_probe = ([["something", "else"], planted[0][1]], [[], []])
     guarded = tag_partition(classifier, items, config.tag, config.clean, heads, stands, wrong_probe)
     assert guarded == plain  # probe mismatch: nothing reused, everything cleaned by the model
+
+
+@pytest.fixture(scope="module")
+def native_both(corpus: Path, model_path: Path, cluster_address: str) -> tuple[RunResult, RunResult]:
+    """Both backends with thresholds low enough that the ~2,000 articles take the large-corpus
+    path: full-batch k-means locally, Dask-native k-means on the workers (matrix never gathered)."""
+    from pipeline.backends import dask_backend
+
+    local = run([corpus], config=load_config(overrides=["cluster.minibatch_threshold=300"]),
+                model=model_path, n_jobs=1)
+    config = load_config(overrides=["cluster.minibatch_threshold=300", 'run.backend="dask"',
+                                    f'run.scheduler="{cluster_address}"'])
+
+    def never(*args: object) -> None:
+        raise AssertionError("the Dask-native path gathered the matrix")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dask_backend, "NATIVE_CLUSTER_MIN", 300)
+        patch.setattr(dask_backend, "gather_matrix", never)
+        dask = run([corpus], config=config, model=model_path, n_jobs=2)
+    return local, dask
+
+
+def test_dask_native_kmeans_agrees_with_local(native_both: tuple[RunResult, RunResult]) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    local, dask = native_both
+    assert any("dask-native k-means" in n for n in dask.manifest["notes"])
+    ari = adjusted_rand_score([a.cluster for a in local.articles], [b.cluster for b in dask.articles])
+    assert ari >= 0.9
+    assert dask.counts["cluster"]["k"] == local.counts["cluster"]["k"] >= 2
+    assert dask.counts["cluster"]["distinct"] == local.counts["cluster"]["distinct"]
+    assert [c.terms for c in dask.clusters][:3] == [c.terms for c in local.clusters][:3]
+    assert all(a.category == b.category for a, b in zip(local.articles, dask.articles))
