@@ -38,6 +38,8 @@ class ItemTypeError(InputError, TypeError):
 
 def _strip_prefix(headline: str, names: Iterable[str]) -> tuple[str, bool]:
     """Remove a leading "<name>:" (case-insensitive); report whether one was found."""
+    if ":" not in headline:  # most headlines: one scan instead of a test per name
+        return headline, False
     for name in names:
         if len(headline) > len(name) and headline[len(name)] == ":" and \
                 headline[:len(name)].casefold() == name.casefold():
@@ -167,6 +169,26 @@ class WordNgrams:
         return out
 
 
+class TokenIds:
+    """Integer ids for the tokens a fitted model can use (unknown tokens get -1).
+
+    Why: the word n-gram and lexicon features of a batch are then computed on one integer array
+    per batch (numpy) instead of building and looking up n-gram strings in Python per text.
+    """
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self.ids: dict[str, int] = {}
+        for token in tokens:
+            self.ids.setdefault(token, len(self.ids))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, tokens: Sequence[str]) -> np.ndarray:
+        """The id of every token in ``tokens`` (-1 where unknown)."""
+        return np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+
+
 class LexiconMatcher:
     """Counts, per category, how many lexicon entries (lemma sequences) occur in a token list."""
 
@@ -212,6 +234,55 @@ class LexiconMatcher:
         counts.data = np.log1p(counts.data) * weight
         counts.eliminate_zeros()
         return counts
+
+    def id_tokens(self) -> list[str]:
+        """The tokens :meth:`id_tables` needs ids for."""
+        return [token for entries in self.first.values() for entry, _ in entries for token in entry]
+
+    def id_tables(self, token_ids: TokenIds) -> tuple[np.ndarray, ...]:
+        """Entries in token ids, grouped by first token: (start and count of each token's entries;
+        entry tokens, padded with -2; entry lengths; entry categories)."""
+        n = len(token_ids)
+        grouped = sorted((token_ids.ids[first], [token_ids.ids[t] for t in entry], c)
+                         for first, entries in self.first.items() for entry, c in entries)
+        width = max((len(e) for _, e, _ in grouped), default=1)
+        tokens = np.full((len(grouped), width), -2, dtype=np.int64)
+        for k, (_, entry, _) in enumerate(grouped):
+            tokens[k, :len(entry)] = entry
+        firsts = np.fromiter((f for f, _, _ in grouped), dtype=np.int64, count=len(grouped))
+        count = np.zeros(n + 1, dtype=np.int64)  # the extra last slot answers for id -1
+        np.add.at(count, firsts, 1)
+        start = np.zeros(n + 1, dtype=np.int64)
+        start[:n] = np.searchsorted(firsts, np.arange(n))
+        lengths = np.fromiter((len(e) for _, e, _ in grouped), dtype=np.int64, count=len(grouped))
+        cats = np.fromiter((c for _, _, c in grouped), dtype=np.int64, count=len(grouped))
+        return start, count, tokens, lengths, cats
+
+    def transform_ids(self, ids: np.ndarray, ends: np.ndarray, tables: tuple[np.ndarray, ...],
+                      weight: float = 1.0) -> np.ndarray:
+        """:meth:`transform` as a dense array, for items whose token ids are
+        ``ids[ends[i]:ends[i + 1]]`` (``tables`` from :meth:`id_tables` with the same ids).
+
+        Every (position, entry starting with that token) pair is checked at once, one token
+        offset at a time, so the Python work does not grow with the batch.
+        """
+        start, count, tokens, lengths, cats = tables
+        n_items, n_cats = len(ends) - 1, len(self.categories)
+        per_position = count[ids]
+        candidates = np.flatnonzero(per_position)
+        if not len(candidates):
+            return np.zeros((n_items, n_cats))
+        reps = per_position[candidates]
+        pos = np.repeat(candidates, reps)
+        entry = start[ids[pos]] + np.arange(len(pos)) - np.repeat(np.cumsum(reps) - reps, reps)
+        length = lengths[entry]
+        item = np.searchsorted(ends, pos, side="right") - 1
+        ok = pos + length <= ends[item + 1]  # the entry fits inside its item's tokens
+        for k in range(1, tokens.shape[1]):
+            check = np.flatnonzero(ok & (length > k))
+            ok[check] = ids[pos[check] + k] == tokens[entry[check], k]
+        found = np.bincount(item[ok] * n_cats + cats[entry[ok]], minlength=n_items * n_cats)
+        return np.log1p(found.reshape(n_items, n_cats).astype(np.float64)) * weight
 
 
 class WordTfidf:
@@ -261,6 +332,225 @@ class WordTfidf:
         """TF-IDF with the fitted vocabulary (same as ``TfidfVectorizer.transform``)."""
         return self.tfidf_.transform(self.counts(token_lists), copy=False)
 
+    def supports_ids(self) -> bool:
+        """Whether :meth:`transform_ids` can compute these n-grams (unigrams and bigrams)."""
+        return 1 <= self.ngram_range[0] <= self.ngram_range[1] <= 2
+
+    def id_tokens(self) -> list[str]:
+        """The tokens :meth:`id_tables` needs ids for: every vocabulary entry and, split at each
+        space, its two sides (a phrase token such as "chief executive" contains a space, so a
+        bigram's text can be split in more than one place)."""
+        out = []
+        for term in self.vocabulary_:
+            out.append(term)
+            cut = term.find(" ")
+            while cut >= 0:
+                out.extend((term[:cut], term[cut + 1:]))
+                cut = term.find(" ", cut + 1)
+        return out
+
+    def id_tables(self, token_ids: TokenIds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(feature of each token id as a unigram, -1 if none, with a last slot for id -1;
+        sorted keys ``left * len(token_ids) + right`` of the bigrams in the vocabulary; their
+        features)."""
+        ids, n = token_ids.ids, len(token_ids)
+        low, high = self.ngram_range
+        unigram = np.full(n + 1, -1, dtype=np.int64)
+        keys: list[int] = []
+        features: list[int] = []
+        for term, feature in self.vocabulary_.items():
+            if low == 1:  # the analyzer looks every token up as it is, spaces and all
+                unigram[ids[term]] = feature
+            cut = term.find(" ") if high >= 2 else -1
+            while cut >= 0:  # the vocabulary holds strings: "a b c" is ("a b", "c") and ("a", "b c")
+                keys.append(ids[term[:cut]] * n + ids[term[cut + 1:]])
+                features.append(feature)
+                cut = term.find(" ", cut + 1)
+        order = np.argsort(np.asarray(keys, dtype=np.int64), kind="stable")
+        return (unigram, np.asarray(keys, dtype=np.int64)[order],
+                np.asarray(features, dtype=np.int64)[order])
+
+    def transform_ids(self, ids: np.ndarray, ends: np.ndarray,
+                      tables: tuple[np.ndarray, np.ndarray, np.ndarray]) -> sp.csr_matrix:
+        """:meth:`transform` of the items whose token ids are ``ids[ends[i]:ends[i + 1]]``
+        (``tables`` from :meth:`id_tables` with the same ids); the same matrix (tested)."""
+        unigram, keys, features = tables
+        n_tokens, n = len(ids), len(unigram) - 1
+        low, high = self.ngram_range
+        slots = np.full((n_tokens, 2), -1, dtype=np.int64)  # per position: its unigram, its bigram
+        if low == 1:
+            slots[:, 0] = unigram[ids]
+        if high >= 2 and n_tokens > 1 and len(keys):
+            last = np.zeros(n_tokens, dtype=bool)  # a bigram never crosses into the next item
+            last[ends[1:][ends[1:] > ends[:-1]] - 1] = True
+            pairs = np.flatnonzero(~last[:-1] & (ids[:-1] >= 0) & (ids[1:] >= 0))
+            query = ids[pairs] * n + ids[pairs + 1]
+            at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+            hit = keys[at] == query
+            slots[pairs[hit], 1] = features[at[hit]]
+        flat = slots.ravel()
+        keep = flat >= 0
+        indptr = np.concatenate(([0], np.cumsum(keep)))[np.asarray(ends, dtype=np.int64) * 2]
+        X = sp.csr_matrix((np.ones(int(keep.sum()), dtype=self.dtype), flat[keep].astype(np.int32),
+                           indptr), shape=(len(ends) - 1, len(self.vocabulary_)))
+        X.sum_duplicates()  # sorts indices and adds repeated n-grams, as in counts()
+        return self.tfidf_.transform(X, copy=False)
+
+
+# -- words of many texts at once, without a Python string per word ----------------------------------
+# str.split() splits on the 29 code points for which str.isspace() is true; in UTF-8 these are the
+# ASCII bytes below and the multi-byte sequences checked in _mark_wide_spaces (tested against
+# str.split on every one of them).
+
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True
+_TEXT_SEPARATOR = "\x1e"  # whitespace, so no word spans two texts; a text holding it is split in Python
+_LOW_BYTES = np.array([0] + [(1 << (8 * k)) - 1 for k in range(1, 8)] + [(1 << 64) - 1],
+                      dtype=np.uint64)  # masks keeping the first k bytes of a little-endian word
+KEY_BYTES = 15  # words up to this many UTF-8 bytes have an exact two-integer key
+
+
+def _mark_wide_spaces(data: np.ndarray, space: np.ndarray) -> None:
+    """Mark the bytes of U+0085, U+00A0, U+1680, U+2000-200A, U+2028/9, U+202F, U+205F and U+3000
+    (``data`` has at least two bytes of padding after the text)."""
+    n = len(space)
+    lead = np.flatnonzero((data[:n] >= 0xC2) & (data[:n] <= 0xE3))
+    if not len(lead):
+        return
+    b0, b1, b2 = data[lead], data[lead + 1], data[lead + 2]
+    two = (b0 == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))
+    three = ((b0 == 0xE1) & (b1 == 0x9A) & (b2 == 0x80)) \
+        | ((b0 == 0xE2) & (b1 == 0x80) & (((b2 >= 0x80) & (b2 <= 0x8A)) | (b2 == 0xA8)
+                                          | (b2 == 0xA9) | (b2 == 0xAF))) \
+        | ((b0 == 0xE2) & (b1 == 0x81) & (b2 == 0x9F)) \
+        | ((b0 == 0xE3) & (b1 == 0x80) & (b2 == 0x80))
+    for width, found in ((2, two), (3, three)):
+        at = lead[found]
+        for k in range(width):
+            space[at + k] = True
+
+
+class Words:
+    """The whitespace-separated words of a list of texts as UTF-8 byte ranges of one buffer.
+
+    Why: splitting 100k texts into 3.6M Python strings and hashing each one was the largest part
+    of tagging; here the words are found with numpy, and every word of at most ``KEY_BYTES``
+    bytes gets an exact integer key (its bytes and length) for lookups without a string.
+    ``indptr[t]:indptr[t + 1]`` are the words of text ``t``, as ``texts[t].split()`` gives them.
+    """
+
+    def __init__(self, buffer: bytes, starts: np.ndarray, lengths: np.ndarray,
+                 indptr: np.ndarray) -> None:
+        self.buffer = buffer
+        self.starts = starts
+        self.lengths = lengths
+        self.indptr = indptr
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> "Words | None":
+        """The words of ``texts``; None if a text holds the separator U+001E (split in Python)."""
+        buffer = _TEXT_SEPARATOR.join(texts).encode("utf-8", "surrogatepass") + bytes(16)
+        data = np.frombuffer(buffer, dtype=np.uint8)
+        n = len(buffer) - 16
+        separators = np.flatnonzero(data[:n] == 0x1E)
+        if len(separators) != max(len(texts) - 1, 0):
+            return None
+        space = _SPACE_BYTES[data[:n]]
+        _mark_wide_spaces(data, space)
+        edges = np.diff(space.view(np.int8), prepend=np.int8(1), append=np.int8(1))
+        starts = np.flatnonzero(edges == -1)
+        lengths = np.flatnonzero(edges == 1) - starts
+        first = np.searchsorted(starts, np.concatenate(([0], separators + 1)))
+        return cls(buffer, starts, lengths, np.concatenate((first, [len(starts)])))
+
+    def keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first 8 bytes, next 7 bytes + length in the top byte, which words have such a key)."""
+        eight = np.ndarray((len(self.buffer) - 7,), dtype="<u8", buffer=self.buffer, strides=(1,))
+        lengths = self.lengths
+        head = eight[self.starts] & _LOW_BYTES[np.minimum(lengths, 8)]
+        tail = eight[self.starts + 8] & _LOW_BYTES[np.clip(lengths - 8, 0, 7)]
+        tail |= np.minimum(lengths, 255).astype(np.uint64) << np.uint64(56)
+        return head, tail, lengths <= KEY_BYTES
+
+    def word(self, k: int) -> str:
+        start = int(self.starts[k])
+        return self.buffer[start:start + int(self.lengths[k])].decode("utf-8", "surrogatepass")
+
+
+def word_key(word: str) -> tuple[int, int] | None:
+    """:meth:`Words.keys` of one word (None if it has more than ``KEY_BYTES`` bytes)."""
+    raw = word.encode("utf-8", "surrogatepass")
+    if len(raw) > KEY_BYTES:
+        return None
+    return int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little") | len(raw) << 56
+
+
+class KeyIndex:
+    """Exact map from (head, tail) integer keys to ids, as a numpy hash table (linear probing).
+
+    A lookup of millions of keys is a few vectorised passes; keys are compared in full, so a
+    hash collision costs a probe, never a wrong id.
+    """
+
+    _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F),
+            np.uint64(0x94D049BB133111EB))
+
+    def __init__(self) -> None:
+        self.head = np.zeros(0, dtype=np.uint64)
+        self.tail = np.zeros(0, dtype=np.uint64)
+        self.ids = np.zeros(0, dtype=np.int64)
+        self._table = np.full(1, -1, dtype=np.int64)
+        self._bits = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _slots(self, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+        a, b, c = self._MIX
+        mixed = head * a ^ tail * b
+        mixed ^= mixed >> np.uint64(31)
+        mixed *= c
+        return (mixed >> np.uint64(64 - self._bits)).astype(np.int64) if self._bits else \
+            np.zeros(len(head), dtype=np.int64)
+
+    def add(self, head: np.ndarray, tail: np.ndarray, ids: np.ndarray) -> None:
+        """Add keys (not yet present, distinct) and rebuild the table (at most half full)."""
+        self.head = np.concatenate((self.head, head.astype(np.uint64)))
+        self.tail = np.concatenate((self.tail, tail.astype(np.uint64)))
+        self.ids = np.concatenate((self.ids, ids.astype(np.int64)))
+        self._bits = max(4, (2 * len(self.ids)).bit_length())
+        size = 1 << self._bits
+        table = np.full(size, -1, dtype=np.int64)
+        slot = self._slots(self.head, self.tail)
+        pending = np.arange(len(self.ids))
+        while len(pending):
+            free = np.flatnonzero(table[slot[pending]] < 0)
+            taken, first = np.unique(slot[pending[free]], return_index=True)
+            table[taken] = pending[free[first]]
+            placed = np.zeros(len(pending), dtype=bool)
+            placed[free[first]] = True
+            pending = pending[~placed]
+            slot[pending] = (slot[pending] + 1) & (size - 1)
+        self._table = table
+
+    def find(self, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+        """The id of every key (-1 where absent)."""
+        out = np.full(len(head), -1, dtype=np.int64)
+        if not len(self.ids) or not len(head):
+            return out
+        mask = len(self._table) - 1
+        slot = self._slots(head, tail)
+        pending = np.arange(len(head))
+        while len(pending):
+            at = slot[pending]
+            entry = self._table[at]
+            filled = entry >= 0
+            match = filled & (self.head[entry] == head[pending]) & (self.tail[entry] == tail[pending])
+            out[pending[match]] = self.ids[entry[match]]
+            pending = pending[filled & ~match]
+            slot[pending] = (slot[pending] + 1) & mask
+        return out
+
 
 def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     """scikit-learn's ``char_wb`` n-grams of one whitespace-free word (padded with a space each
@@ -273,6 +563,41 @@ def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     return [w[i:i + n] for n in range(min_n, min(max_n, w_len) + 1) for i in range(w_len - n + 1)]
 
 
+def _first_unknown(found: list[str], where: list[int], known: Mapping[str, int]) -> dict[str, int]:
+    """Each word of ``found`` not in ``known``, with the position (from ``where``) it first has."""
+    first: dict[str, int] = {}
+    for word, k in zip(found, where):
+        if word not in known and word not in first:
+            first[word] = k
+    return first
+
+
+class _WordRows:
+    """The n-gram count rows of the distinct words seen so far: word -> row, by string (a dict)
+    and, for words of at most ``KEY_BYTES`` bytes, by integer key (a :class:`KeyIndex`)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.rows: sp.csr_matrix | None = None
+        self.index = KeyIndex()
+
+    def add(self, words: list[str], rows: sp.csr_matrix,
+            keys: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """Append ``words`` and their rows; ``keys``: their :meth:`Words.keys`, if known."""
+        base = len(self.ids)
+        self.ids.update(zip(words, range(base, base + len(words))))
+        self.rows = rows if self.rows is None else sp.vstack([self.rows, rows], format="csr")
+        if keys is None:
+            pairs = [word_key(w) or (0, 0) for w in words]
+            keys = (np.fromiter((h for h, _ in pairs), dtype=np.uint64, count=len(pairs)),
+                    np.fromiter((t for _, t in pairs), dtype=np.uint64, count=len(pairs)),
+                    np.fromiter((len(w.encode("utf-8", "surrogatepass")) <= KEY_BYTES
+                                 for w in words), dtype=bool, count=len(words)))
+        head, tail, keyed = keys
+        if keyed.any():
+            self.index.add(head[keyed], tail[keyed], base + np.flatnonzero(keyed))
+
+
 class CharNgramTfidf:
     """``TfidfVectorizer(analyzer="char_wb", lowercase=False, sublinear_tf=True)`` with a fast
     transform: the same vocabulary, idf and values, but n-grams are generated once per distinct
@@ -282,7 +607,8 @@ class CharNgramTfidf:
     words' counts. Scikit-learn builds every n-gram string of every text in Python (half of the
     tag stage's time); here each word occurrence costs one dictionary lookup, and the counts are
     the sparse product (texts x words) @ (words x features) with the word rows kept between
-    calls. That cache is bounded (``cache_size`` words; cleared when full) and not pickled.
+    calls. That cache is bounded (``cache_size`` words; cleared when full) and not pickled; the
+    words of a batch are found and looked up without a Python string each (:class:`Words`).
     Column indices within a row are left in product order (sorting them cost a fifth of the
     transform); ``counts(..., sort=True)`` sorts, for comparisons.
 
@@ -302,17 +628,27 @@ class CharNgramTfidf:
         self._reset_cache()
 
     def _reset_cache(self) -> None:
+        # _word_ids/_word_rows stay empty (the cache is in _caches): a saved model keeps its bytes
         self._word_ids: dict[str, int] = {}
         self._word_rows: sp.csr_matrix | None = None
+        self.__dict__.pop("_caches", None)
+        self.__dict__.pop("_grams", None)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_word_ids"], state["_word_rows"] = {}, None
+        state.pop("_caches", None)  # the word cache and n-gram keys are never saved
+        state.pop("_grams", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._reset_cache()
+
+    def cached_words(self, normalise: Any = None) -> int:
+        """How many distinct words the cache for ``normalise`` holds."""
+        cache = self.__dict__.get("_caches", {}).get(normalise)
+        return len(cache.ids) if cache is not None else 0
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Learn the vocabulary and idf from ``texts``; return their TF-IDF matrix."""
@@ -331,59 +667,177 @@ class CharNgramTfidf:
         self.fit_transform(texts)
         return self
 
-    def _rows_of(self, words: Sequence[str]) -> sp.csr_matrix:
-        """(words x features) counts of each word's in-vocabulary n-grams, built in one pass."""
+    def _gram_keys(self) -> tuple[np.ndarray, int, np.ndarray, np.ndarray] | None:
+        """The vocabulary as integer keys: (its characters, sorted; bits per character; sorted
+        keys; their features), or None when the n-grams do not fit a 64-bit key. A key holds
+        each character's rank in the alphabet (1-based; 0 = a character no n-gram has) and, in
+        its low 3 bits, the n-gram's length. Built once per fitted vocabulary, not saved."""
+        if "_grams" not in self.__dict__:
+            self._grams = None
+            alphabet = sorted({c for gram in self.vocabulary_ for c in gram})
+            bits = max(1, len(alphabet).bit_length())
+            if alphabet and bits * self.ngram_range[1] + 3 <= 63 and self.ngram_range[1] < 8:
+                rank = {c: r for r, c in enumerate(alphabet, 1)}
+                keys = np.fromiter((sum(rank[c] << (bits * k) for k, c in enumerate(gram)) << 3
+                                    | len(gram) for gram in self.vocabulary_),
+                                   dtype=np.int64, count=len(self.vocabulary_))
+                order = np.argsort(keys)
+                features = np.fromiter(self.vocabulary_.values(), dtype=np.int64,
+                                       count=len(self.vocabulary_))
+                self._grams = (np.fromiter(map(ord, alphabet), dtype=np.int64,
+                                           count=len(alphabet)),
+                               bits, keys[order], features[order])
+        return self._grams
+
+    def _rows_of(self, words: Sequence[str], normalise: Any = None) -> sp.csr_matrix:
+        """(words x features) counts of each word's in-vocabulary n-grams; with ``normalise``,
+        of the n-grams of the words of ``normalise(word)``.
+
+        The n-grams of all the words are formed and looked up at once as integer keys (see
+        :meth:`_gram_keys`), in the order and with the padding of :func:`char_wb_ngrams`.
+        """
+        pieces = [normalise(w).split() for w in words] if normalise is not None else \
+            [[w] for w in words]
+        grams = self._gram_keys()
+        flat = list(chain.from_iterable(pieces))
+        if grams is None or not flat:
+            return self._rows_of_pieces(pieces)
+        alphabet, bits, keys, features = grams
+        low, high = self.ngram_range
+        sizes = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat)) + 2  # padded
+        codes = np.frombuffer((" " + "  ".join(flat) + " ").encode("utf-32-le", "surrogatepass"),
+                              dtype=np.uint32).astype(np.int64)
+        at = np.minimum(np.searchsorted(alphabet, codes), len(alphabet) - 1)
+        rank = np.where(alphabet[at] == codes, at + 1, 0)
+        rank = np.concatenate((rank, np.zeros(high, dtype=np.int64)))  # windows may run past the end
+        piece_of = np.repeat(np.arange(len(flat)), sizes)
+        ends = np.cumsum(sizes)[piece_of]  # end of each position's padded piece
+        position = np.arange(len(codes))
+        key = np.zeros(len(codes), dtype=np.int64)
+        unknown = np.zeros(len(codes), dtype=bool)
+        found_pieces, found_keys = [], []
+        for n in range(1, high + 1):
+            nth = rank[n - 1:n - 1 + len(codes)]
+            key |= nth << (bits * (n - 1))
+            unknown |= nth == 0
+            if n >= low:  # every window of n characters inside its padded piece
+                take = np.flatnonzero((position + n <= ends) & ~unknown)
+            else:  # a padded piece shorter than the smallest n is one n-gram (as char_wb does)
+                starts = np.cumsum(sizes) - sizes
+                take = starts[(sizes == n) & ~unknown[starts]]
+            found_pieces.append(piece_of[take])
+            found_keys.append(key[take] << 3 | n)
+        query = np.concatenate(found_keys)
+        slot = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        hit = keys[slot] == query
+        owner = np.repeat(np.arange(len(words)), [len(p) for p in pieces])
+        rows = sp.csr_matrix((np.ones(int(hit.sum()), dtype=self.dtype),
+                              (owner[np.concatenate(found_pieces)[hit]], features[slot[hit]])),
+                             shape=(len(words), len(self.vocabulary_)))
+        rows.sum_duplicates()
+        return rows
+
+    def _rows_of_pieces(self, pieces: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """:meth:`_rows_of` one n-gram string at a time (any vocabulary)."""
         get = self.vocabulary_.get
         missing = repeat(-1)
         looked_up: list[int] = []
-        ends = np.zeros(len(words) + 1, dtype=np.int64)
-        for k, word in enumerate(words):
-            looked_up.extend(map(get, char_wb_ngrams(word, self.ngram_range), missing))
+        ends = np.zeros(len(pieces) + 1, dtype=np.int64)
+        for k, words in enumerate(pieces):
+            for word in words:
+                looked_up.extend(map(get, char_wb_ngrams(word, self.ngram_range), missing))
             ends[k + 1] = len(looked_up)
         found = np.fromiter(looked_up, dtype=np.int64, count=len(looked_up))
         keep = found >= 0
         ends = np.concatenate(([0], np.cumsum(keep)))[ends]
         rows = sp.csr_matrix((np.ones(int(keep.sum()), dtype=self.dtype),
                               found[keep].astype(np.int32), ends),
-                             shape=(len(words), len(self.vocabulary_)))
+                             shape=(len(pieces), len(self.vocabulary_)))
         rows.sum_duplicates()
         return rows
 
-    def counts(self, texts: Sequence[str], *, sort: bool = False) -> sp.csr_matrix:
-        """Raw n-gram counts (texts x features), equal to ``CountVectorizer.transform``."""
-        words_per_text = [t.split() for t in texts]
-        flat = list(chain.from_iterable(words_per_text))
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, words_per_text), dtype=np.int64, count=len(texts)),
-                  out=indptr[1:])
-        word_ids = self._word_ids
-        ids = np.fromiter(map(word_ids.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-        unseen = np.flatnonzero(ids < 0)
-        if len(unseen):
-            new = list(dict.fromkeys(flat[i] for i in unseen))
-            if len(word_ids) + len(new) > self.cache_size:  # full: start again with this batch
-                self._reset_cache()
-                word_ids = self._word_ids
-                new = list(dict.fromkeys(flat))
-                unseen = np.arange(len(flat))
-            base = len(word_ids)
-            word_ids.update(zip(new, range(base, base + len(new))))
-            rows = self._rows_of(new)
-            self._word_rows = rows if self._word_rows is None else \
-                sp.vstack([self._word_rows, rows], format="csr")
-            ids[unseen] = np.fromiter(map(word_ids.__getitem__, (flat[i] for i in unseen)),
-                                      dtype=np.int64, count=len(unseen))
-        word_rows = self._word_rows if self._word_rows is not None else \
+    def _cache(self, normalise: Any, *, fresh: bool = False) -> _WordRows:
+        caches = self.__dict__.setdefault("_caches", {})
+        if fresh or normalise not in caches:
+            caches.clear()  # one cache at a time bounds the memory
+            caches[normalise] = _WordRows()
+        return caches[normalise]
+
+    def counts(self, texts: Sequence[str], *, sort: bool = False,
+               normalise: Any = None) -> sp.csr_matrix:
+        """Raw n-gram counts (texts x features), equal to ``CountVectorizer.transform(texts)``,
+        or of ``[normalise(t) for t in texts]`` when ``normalise`` is given.
+
+        ``normalise`` must work word by word: ``normalise(t).split()`` is the words of
+        ``normalise(w)`` for each whitespace-separated word ``w`` of ``t``, in order (true of
+        :func:`char_text`; tested). Then it runs once per distinct raw word, cached like the
+        words' n-grams, instead of once per text.
+        """
+        cache = self._cache(normalise)
+        words = Words.of(texts)
+        if words is not None:
+            head, tail, keyed = words.keys()
+            ids = cache.index.find(head, tail)
+            ids[~keyed] = -1  # long words are looked up by string
+            indptr, word_at = words.indptr, words.word
+        else:  # a text holds the separator character: split in Python
+            per_text = [t.split() for t in texts]
+            flat = list(chain.from_iterable(per_text))
+            indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts)),
+                      out=indptr[1:])
+            ids = np.fromiter(map(cache.ids.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+            word_at = flat.__getitem__
+        missing = np.flatnonzero(ids < 0).tolist()
+        if missing:
+            found = list(map(word_at, missing))
+            first = _first_unknown(found, missing, cache.ids)
+            if len(cache.ids) + len(first) > self.cache_size:  # full: start again with this batch
+                cache = self._cache(normalise, fresh=True)
+                missing = list(range(len(ids)))
+                found = list(map(word_at, missing))
+                first = _first_unknown(found, missing, cache.ids)
+            if first:
+                at = np.fromiter(first.values(), dtype=np.int64, count=len(first))
+                new = list(first)
+                cache.add(new, self._rows_of(new, normalise),
+                          (head[at], tail[at], keyed[at]) if words is not None else None)
+            ids[missing] = np.fromiter(map(cache.ids.__getitem__, found), dtype=np.int64,
+                                       count=len(found))
+        word_rows = cache.rows if cache.rows is not None else \
             sp.csr_matrix((0, len(self.vocabulary_)), dtype=self.dtype)
         D = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, indptr),
                           shape=(len(texts), word_rows.shape[0]))
         X = (D @ word_rows).tocsr()
-        if len(word_ids) > self.cache_size:  # one batch had more distinct words than it holds
-            self._reset_cache()
+        if len(cache.ids) > self.cache_size:  # one batch had more distinct words than it holds
+            self._cache(normalise, fresh=True)
         if sort:
             X.sort_indices()
         return X
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """TF-IDF of ``texts`` with the fitted vocabulary (as ``TfidfVectorizer.transform``)."""
-        return self.tfidf_.transform(self.counts(texts), copy=False)
+    def transform(self, texts: Sequence[str], *, normalise: Any = None) -> sp.csr_matrix:
+        """TF-IDF of ``texts`` with the fitted vocabulary (as ``TfidfVectorizer.transform``);
+        ``normalise``: see :meth:`counts`."""
+        return self._tfidf(self.counts(texts, normalise=normalise))
+
+    def _tfidf(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """``self.tfidf_.transform(counts)``, with the same float32 operations, but ``log`` only
+        where a count exceeds 1: most n-grams occur once in a text, and then log(1) + 1 = 1 and
+        the value is the idf itself."""
+        from sklearn.preprocessing import normalize
+
+        tfidf = self.tfidf_
+        idf = getattr(tfidf, "idf_", None)
+        if not (tfidf.sublinear_tf and tfidf.norm == "l2" and idf is not None
+                and counts.data.dtype == idf.dtype):
+            return tfidf.transform(counts, copy=False)
+        values = idf[counts.indices]
+        many = np.flatnonzero(counts.data > 1)
+        if len(many):
+            repeated = counts.data[many]
+            np.log(repeated, out=repeated)
+            repeated += 1.0
+            repeated *= values[many]
+            values[many] = repeated
+        counts.data = values
+        return normalize(counts, norm="l2", copy=False)

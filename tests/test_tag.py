@@ -323,11 +323,11 @@ def test_char_tfidf_equals_tfidf_vectorizer_on_labels() -> None:
     # a bounded cache that overflows gives the same matrix
     small = CharNgramTfidf((2, 5), min_df=2, max_features=50000, cache_size=50).fit(fit)
     _assert_same_csr(ref.transform(test[:300]), small.transform(test[:300]))
-    assert len(small._word_ids) <= 50
+    assert small.cached_words() <= 50
     _assert_same_csr(ref.transform(["nhs trust", "trust"]), small.transform(["nhs trust", "trust"]))
-    assert 0 < len(small._word_ids) <= 50  # a small batch is kept
-    assert len(ours._word_ids) > 1000
-    assert pickle.loads(pickle.dumps(ours))._word_ids == {}  # the cache is not saved with a model
+    assert 0 < small.cached_words() <= 50  # a small batch is kept
+    assert ours.cached_words() > 1000
+    assert pickle.loads(pickle.dumps(ours)).cached_words() == 0  # not saved with a model
 
 
 def test_char_tfidf_equals_tfidf_vectorizer_on_ag_news(ag_news_csv) -> None:
@@ -434,3 +434,60 @@ def test_known_tokens_path_handles_a_headline_that_is_only_a_kicker(fitted) -> N
     items = ["Exclusive:", {"headline": "Revealed: trust deficit", "standfirst": "Board told"}]
     known = {"trust deficit": fitted.cleaner_.tokens(["trust deficit"])[0]}
     assert tag_items(items, fitted, TagConfig(), known=known) == tag_items(items, fitted, TagConfig())
+
+
+# -- the block-wise prediction path -----------------------------------------------------------------
+
+def test_round4_equals_python_round() -> None:
+    from pipeline.tag import round4
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.random(200000), rng.random(20000) ** 8,
+                             (np.arange(20001) + 0.5) / 1e4,  # halves, as near as floats get
+                             [0.0, 1.0, 0.03125, 0.00005, 0.99995, 1e-300, 0.5, 0.12345]])
+    assert round4(values).tolist() == [round(v, 4) for v in values.tolist()]
+    matrix = values[:9000].reshape(1000, 9)
+    assert round4(matrix).tolist() == [[round(v, 4) for v in row] for row in matrix.tolist()]
+
+
+def _generic_proba(clf: CategoryClassifier, items, known=None) -> np.ndarray:
+    """What predict_proba gave before the block-wise path: the stacked matrix into the estimator."""
+    return clf.estimator_.predict_proba(clf._features(items, fit=False, known=known))
+
+
+def test_block_wise_prediction_equals_the_estimator_on_stacked_features(fitted) -> None:
+    items = ITEMS + ["Exclusive: ICB chief executive quits", "unseen words only zzz", "£",
+                     {"headline": "London Eye: board told", "standfirst": "Stock blurb"},
+                     {"headline": "Trust deficit", "standfirst": "Chief executive quits"}]
+    assert fitted._fast_path() is not None
+    np.testing.assert_allclose(fitted.predict_proba(items), _generic_proba(fitted, items),
+                               rtol=0, atol=1e-12)
+    texts = ["Trust deficit", "Chief executive quits"]
+    known = dict(zip(texts, fitted.cleaner_.tokens(texts)))
+    np.testing.assert_allclose(fitted.predict_proba(items, known=known),
+                               _generic_proba(fitted, items, known), rtol=0, atol=1e-12)
+
+
+def test_block_wise_prediction_of_a_binary_model_and_fallbacks() -> None:
+    two = [label if label == "finance" else "other" for label in LABELS]
+    binary = CategoryClassifier(lexicon=None).fit(ITEMS, two)
+    assert binary._fast_path() is not None
+    probe = ITEMS[::3] + ["Board approves deficit plan"]
+    np.testing.assert_allclose(binary.predict_proba(probe), _generic_proba(binary, probe),
+                               rtol=0, atol=1e-12)
+    sigmoid = CategoryClassifier(calibration="sigmoid").fit(ITEMS, LABELS)
+    assert sigmoid._fast_path() is None  # evaluated by the estimator itself
+    assert sigmoid.predict(probe).tolist() == sigmoid.classes_[
+        np.argmax(_generic_proba(sigmoid, probe), axis=1)].tolist()
+    with pytest.raises(ValueError):
+        binary.predict_proba([])  # no items: the estimator's own error, as before
+
+
+def test_predicting_leaves_the_pickled_model_unchanged(fitted) -> None:
+    fresh = clone(fitted).fit(ITEMS, LABELS)
+    before = pickle.dumps(fresh)
+    fresh.predict_proba(ITEMS[:5])
+    tag_items(["Trust chair steps down"], fresh, TagConfig())
+    assert pickle.dumps(fresh) == before  # the fast path's tables and caches are not saved
+    refit = fresh.fit(ITEMS[:20], LABELS[:20])
+    assert refit._fast_path().weights[0].shape[0] == len(refit.word_vectorizer_.vocabulary_)
