@@ -152,6 +152,10 @@ def undo_encoding(text: str) -> str:
 
 def char_text(text: str) -> str:
     """Encoding-repaired, lower-cased, quote- and space-normalised text for character n-grams."""
+    if text.isascii() and "&" not in text and ";" not in text and "\\" not in text:
+        # what the two steps amount to for such text (NFKC and the quote table leave ASCII
+        # alone; casefold is lower): most words, when the n-grams are cached per word
+        return " ".join(text.split()).lower()
     return normalise_key(undo_encoding(text))
 
 
@@ -180,13 +184,35 @@ class TokenIds:
         self.ids: dict[str, int] = {}
         for token in tokens:
             self.ids.setdefault(token, len(self.ids))
+        self._index: KeyIndex | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def lookup(self, tokens: Sequence[str]) -> np.ndarray:
-        """The id of every token in ``tokens`` (-1 where unknown)."""
-        return np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        """The id of every token in ``tokens`` (-1 where unknown).
+
+        A large batch is joined into one buffer and looked up by integer key (see
+        :class:`Words`): copying the strings once costs far less than hashing each of them.
+        """
+        joined = Words.joined(tokens) if len(tokens) >= 1000 else None
+        if joined is None:
+            return np.fromiter(map(self.ids.get, tokens, repeat(-1)), dtype=np.int64,
+                               count=len(tokens))
+        if self._index is None:
+            self._index = KeyIndex()
+            keys = [(key, i) for token, i in self.ids.items()
+                    for key in [word_key(token)] if key is not None]
+            self._index.add(np.array([h for (h, _), _ in keys], dtype=np.uint64),
+                            np.array([t for (_, t), _ in keys], dtype=np.uint64),
+                            np.array([i for _, i in keys], dtype=np.int64))
+        head, tail, keyed = joined.keys()
+        ids = self._index.find(head, tail)
+        long = np.flatnonzero(~keyed)
+        if len(long):
+            ids[long] = np.fromiter((self.ids.get(tokens[k], -1) for k in long.tolist()),
+                                    dtype=np.int64, count=len(long))
+        return ids
 
 
 class LexiconMatcher:
@@ -463,6 +489,18 @@ class Words:
         first = np.searchsorted(starts, np.concatenate(([0], separators + 1)))
         return cls(buffer, starts, lengths, np.concatenate((first, [len(starts)])))
 
+    @classmethod
+    def joined(cls, strings: Sequence[str]) -> "Words | None":
+        """Each string as one word, spaces and all (None if one holds the separator U+001E)."""
+        buffer = _TEXT_SEPARATOR.join(strings).encode("utf-8", "surrogatepass") + bytes(16)
+        n = len(buffer) - 16
+        separators = np.flatnonzero(np.frombuffer(buffer, dtype=np.uint8)[:n] == 0x1E)
+        if len(separators) != max(len(strings) - 1, 0):
+            return None
+        starts = np.concatenate(([0], separators + 1))
+        ends = np.concatenate((separators, [n]))
+        return cls(buffer, starts, ends - starts, np.arange(len(strings) + 1))
+
     def keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first 8 bytes, next 7 bytes + length in the top byte, which words have such a key)."""
         eight = np.ndarray((len(self.buffer) - 7,), dtype="<u8", buffer=self.buffer, strides=(1,))
@@ -475,6 +513,53 @@ class Words:
     def word(self, k: int) -> str:
         start = int(self.starts[k])
         return self.buffer[start:start + int(self.lengths[k])].decode("utf-8", "surrogatepass")
+
+
+def sparse_product(A: sp.csr_matrix, B: sp.csr_matrix) -> sp.csr_matrix:
+    """``A @ B`` (CSR, same data type) by one call of scipy's product kernel.
+
+    Why: ``@`` first runs a symbolic pass only to size the result, a third of the product's
+    time; the size is bounded by the entries the rows of ``B`` bring (each product term adds at
+    most one), so the result is written into arrays of that size. Same kernel, so the same
+    matrix (tested); ``@`` is used whenever the kernel or the bound is not suitable.
+    """
+    try:
+        from scipy.sparse._sparsetools import csr_matmat
+    except ImportError:  # pragma: no cover - a SciPy without the kernel
+        return (A @ B).tocsr()
+    bound = int(np.diff(B.indptr)[A.indices].sum()) if A.nnz else 0
+    if A.dtype != B.dtype or bound >= 2**31 - 1 or max(A.shape + B.shape) >= 2**31 - 1:
+        return (A @ B).tocsr()
+    index = np.int32
+    indptr = np.empty(A.shape[0] + 1, dtype=index)
+    indices = np.empty(bound, dtype=index)
+    data = np.empty(bound, dtype=A.dtype)
+    try:
+        csr_matmat(A.shape[0], B.shape[1], A.indptr.astype(index, copy=False),
+                   A.indices.astype(index, copy=False), A.data,
+                   B.indptr.astype(index, copy=False), B.indices.astype(index, copy=False),
+                   B.data, indptr, indices, data)
+    except (TypeError, ValueError):  # pragma: no cover - another signature
+        return (A @ B).tocsr()
+    nnz = int(indptr[-1])
+    return sp.csr_matrix((data[:nnz], indices[:nnz], indptr), shape=(A.shape[0], B.shape[1]))
+
+
+def _distinct_pairs(head: np.ndarray, tail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position where each distinct (head, tail) pair first occurs, in order of appearance;
+    for every position, the number of its pair in that order)."""
+    order = np.lexsort((tail, head))  # stable: equal pairs keep their order
+    h, t = head[order], tail[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (h[1:] != h[:-1]) | (t[1:] != t[:-1])
+    sorted_group = np.cumsum(starts) - 1
+    first = order[starts]  # per group, sorted by key
+    by_appearance = np.argsort(first, kind="stable")
+    renumber = np.empty_like(by_appearance)
+    renumber[by_appearance] = np.arange(len(by_appearance))
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = renumber[sorted_group]
+    return first[by_appearance], group
 
 
 def word_key(word: str) -> tuple[int, int] | None:
@@ -499,8 +584,11 @@ class KeyIndex:
         self.head = np.zeros(0, dtype=np.uint64)
         self.tail = np.zeros(0, dtype=np.uint64)
         self.ids = np.zeros(0, dtype=np.int64)
-        self._table = np.full(1, -1, dtype=np.int64)
         self._bits = 0
+        # per slot: the id there (-1: empty) and its key, so a probe is one random access
+        self._slot_ids = np.full(1, -1, dtype=np.int64)
+        self._slot_head = np.zeros(1, dtype=np.uint64)
+        self._slot_tail = np.zeros(1, dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -514,41 +602,42 @@ class KeyIndex:
             np.zeros(len(head), dtype=np.int64)
 
     def add(self, head: np.ndarray, tail: np.ndarray, ids: np.ndarray) -> None:
-        """Add keys (not yet present, distinct) and rebuild the table (at most half full)."""
+        """Add keys (not yet present, distinct) and rebuild the table (at most a quarter full)."""
         self.head = np.concatenate((self.head, head.astype(np.uint64)))
         self.tail = np.concatenate((self.tail, tail.astype(np.uint64)))
         self.ids = np.concatenate((self.ids, ids.astype(np.int64)))
-        self._bits = max(4, (2 * len(self.ids)).bit_length())
+        self._bits = max(4, (4 * len(self.ids)).bit_length())
         size = 1 << self._bits
         table = np.full(size, -1, dtype=np.int64)
         slot = self._slots(self.head, self.tail)
         pending = np.arange(len(self.ids))
-        while len(pending):
-            free = np.flatnonzero(table[slot[pending]] < 0)
-            taken, first = np.unique(slot[pending[free]], return_index=True)
-            table[taken] = pending[free[first]]
-            placed = np.zeros(len(pending), dtype=bool)
-            placed[free[first]] = True
-            pending = pending[~placed]
+        while len(pending):  # claim free slots; of keys claiming the same slot one wins
+            free = pending[table[slot[pending]] < 0]
+            table[slot[free]] = free
+            pending = pending[table[slot[pending]] != pending]
             slot[pending] = (slot[pending] + 1) & (size - 1)
-        self._table = table
+        filled = table >= 0
+        self._slot_ids = np.where(filled, self.ids[table], -1)
+        self._slot_head = np.where(filled, self.head[table], 0).astype(np.uint64)
+        self._slot_tail = np.where(filled, self.tail[table], 0).astype(np.uint64)
 
     def find(self, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
         """The id of every key (-1 where absent)."""
-        out = np.full(len(head), -1, dtype=np.int64)
         if not len(self.ids) or not len(head):
-            return out
-        mask = len(self._table) - 1
+            return np.full(len(head), -1, dtype=np.int64)
+        mask = len(self._slot_ids) - 1
         slot = self._slots(head, tail)
-        pending = np.arange(len(head))
+        out = self._slot_ids[slot]
+        match = (self._slot_head[slot] == head) & (self._slot_tail[slot] == tail)
+        pending = np.flatnonzero((out >= 0) & ~match)  # the slot holds another key: probe on
+        out[~match] = -1
         while len(pending):
-            at = slot[pending]
-            entry = self._table[at]
-            filled = entry >= 0
-            match = filled & (self.head[entry] == head[pending]) & (self.tail[entry] == tail[pending])
-            out[pending[match]] = self.ids[entry[match]]
-            pending = pending[filled & ~match]
-            slot[pending] = (slot[pending] + 1) & mask
+            slot[pending] = at = (slot[pending] + 1) & mask
+            entry = self._slot_ids[at]
+            found = (self._slot_head[at] == head[pending]) & (self._slot_tail[at] == tail[pending])
+            hit = found & (entry >= 0)
+            out[pending[hit]] = entry[hit]
+            pending = pending[(entry >= 0) & ~found]
         return out
 
 
@@ -561,15 +650,6 @@ def char_wb_ngrams(word: str, ngram_range: tuple[int, int]) -> list[str]:
     if w_len <= min_n:
         return [w]
     return [w[i:i + n] for n in range(min_n, min(max_n, w_len) + 1) for i in range(w_len - n + 1)]
-
-
-def _first_unknown(found: list[str], where: list[int], known: Mapping[str, int]) -> dict[str, int]:
-    """Each word of ``found`` not in ``known``, with the position (from ``where``) it first has."""
-    first: dict[str, int] = {}
-    for word, k in zip(found, where):
-        if word not in known and word not in first:
-            first[word] = k
-    return first
 
 
 class _WordRows:
@@ -667,11 +747,11 @@ class CharNgramTfidf:
         self.fit_transform(texts)
         return self
 
-    def _gram_keys(self) -> tuple[np.ndarray, int, np.ndarray, np.ndarray] | None:
-        """The vocabulary as integer keys: (its characters, sorted; bits per character; sorted
-        keys; their features), or None when the n-grams do not fit a 64-bit key. A key holds
-        each character's rank in the alphabet (1-based; 0 = a character no n-gram has) and, in
-        its low 3 bits, the n-gram's length. Built once per fitted vocabulary, not saved."""
+    def _gram_keys(self) -> tuple[np.ndarray, int, KeyIndex] | None:
+        """The vocabulary as integer keys: (rank of each code point, 0 for characters no n-gram
+        has; bits per rank; key -> feature), or None when the n-grams do not fit a 64-bit key.
+        A key holds the ranks of the n-gram's characters and, in its low 3 bits, its length.
+        Built once per fitted vocabulary, not saved."""
         if "_grams" not in self.__dict__:
             self._grams = None
             alphabet = sorted({c for gram in self.vocabulary_ for c in gram})
@@ -681,12 +761,13 @@ class CharNgramTfidf:
                 keys = np.fromiter((sum(rank[c] << (bits * k) for k, c in enumerate(gram)) << 3
                                     | len(gram) for gram in self.vocabulary_),
                                    dtype=np.int64, count=len(self.vocabulary_))
-                order = np.argsort(keys)
-                features = np.fromiter(self.vocabulary_.values(), dtype=np.int64,
-                                       count=len(self.vocabulary_))
-                self._grams = (np.fromiter(map(ord, alphabet), dtype=np.int64,
-                                           count=len(alphabet)),
-                               bits, keys[order], features[order])
+                index = KeyIndex()
+                index.add(keys.astype(np.uint64), np.zeros(len(keys), dtype=np.uint64),
+                          np.fromiter(self.vocabulary_.values(), dtype=np.int64,
+                                      count=len(self.vocabulary_)))
+                ranks = np.zeros(ord(alphabet[-1]) + 2, dtype=np.int64)  # last: any higher code
+                ranks[[ord(c) for c in alphabet]] = np.arange(1, len(alphabet) + 1)
+                self._grams = (ranks, bits, index)
         return self._grams
 
     def _rows_of(self, words: Sequence[str], normalise: Any = None) -> sp.csr_matrix:
@@ -702,13 +783,12 @@ class CharNgramTfidf:
         flat = list(chain.from_iterable(pieces))
         if grams is None or not flat:
             return self._rows_of_pieces(pieces)
-        alphabet, bits, keys, features = grams
+        ranks, bits, index = grams
         low, high = self.ngram_range
         sizes = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat)) + 2  # padded
         codes = np.frombuffer((" " + "  ".join(flat) + " ").encode("utf-32-le", "surrogatepass"),
-                              dtype=np.uint32).astype(np.int64)
-        at = np.minimum(np.searchsorted(alphabet, codes), len(alphabet) - 1)
-        rank = np.where(alphabet[at] == codes, at + 1, 0)
+                              dtype=np.uint32)
+        rank = ranks[np.minimum(codes, len(ranks) - 1)]
         rank = np.concatenate((rank, np.zeros(high, dtype=np.int64)))  # windows may run past the end
         piece_of = np.repeat(np.arange(len(flat)), sizes)
         ends = np.cumsum(sizes)[piece_of]  # end of each position's padded piece
@@ -727,12 +807,12 @@ class CharNgramTfidf:
                 take = starts[(sizes == n) & ~unknown[starts]]
             found_pieces.append(piece_of[take])
             found_keys.append(key[take] << 3 | n)
-        query = np.concatenate(found_keys)
-        slot = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-        hit = keys[slot] == query
+        query = np.concatenate(found_keys).astype(np.uint64)
+        feature = index.find(query, np.zeros(len(query), dtype=np.uint64))
+        hit = feature >= 0
         owner = np.repeat(np.arange(len(words)), [len(p) for p in pieces])
         rows = sp.csr_matrix((np.ones(int(hit.sum()), dtype=self.dtype),
-                              (owner[np.concatenate(found_pieces)[hit]], features[slot[hit]])),
+                              (owner[np.concatenate(found_pieces)[hit]], feature[hit])),
                              shape=(len(words), len(self.vocabulary_)))
         rows.sum_duplicates()
         return rows
@@ -763,6 +843,56 @@ class CharNgramTfidf:
             caches[normalise] = _WordRows()
         return caches[normalise]
 
+    def _ids_of_words(self, words: Words, normalise: Any) -> tuple[_WordRows, np.ndarray]:
+        """The cache and the row of every word of ``words``, adding the words it lacks.
+
+        A word with a key that the index does not hold is new (every cached word with a key is
+        indexed), so new words are told apart by key and decoded once each; only words too
+        long for a key are looked up by string.
+        """
+        cache = self._cache(normalise)
+        head, tail, keyed = words.keys()
+        ids = cache.index.find(head, tail)
+        ids[~keyed] = -1
+        lost = np.flatnonzero(ids < 0)
+        if not len(lost):
+            return cache, ids
+        short, long = lost[keyed[lost]], lost[~keyed[lost]]
+        first, group = _distinct_pairs(head[short], tail[short])
+        fresh = short[first]
+        new = [words.word(k) for k in fresh.tolist()]
+        long_words = [words.word(k) for k in long.tolist()]
+        new_long = [w for w in dict.fromkeys(long_words) if w not in cache.ids]
+        if len(cache.ids) + len(new) + len(new_long) > self.cache_size:
+            if len(cache.ids):  # full: start again with this batch
+                self._cache(normalise, fresh=True)
+                return self._ids_of_words(words, normalise)
+        base = len(cache.ids)
+        cache.add(new + new_long, self._rows_of(new + new_long, normalise),
+                  (np.concatenate((head[fresh], np.zeros(len(new_long), dtype=np.uint64))),
+                   np.concatenate((tail[fresh], np.zeros(len(new_long), dtype=np.uint64))),
+                   np.arange(len(new) + len(new_long)) < len(new)))
+        ids[short] = base + group
+        ids[long] = np.fromiter(map(cache.ids.__getitem__, long_words), dtype=np.int64,
+                                count=len(long_words))
+        return cache, ids
+
+    def _ids_of_strings(self, flat: list[str], normalise: Any) -> tuple[_WordRows, np.ndarray]:
+        """:meth:`_ids_of_words` for words given as strings."""
+        cache = self._cache(normalise)
+        ids = np.fromiter(map(cache.ids.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        missing = np.flatnonzero(ids < 0).tolist()
+        if missing:
+            found = [flat[k] for k in missing]
+            new = list(dict.fromkeys(w for w in found if w not in cache.ids))
+            if len(cache.ids) + len(new) > self.cache_size and len(cache.ids):
+                self._cache(normalise, fresh=True)  # full: start again with this batch
+                return self._ids_of_strings(flat, normalise)
+            cache.add(new, self._rows_of(new, normalise))
+            ids[missing] = np.fromiter(map(cache.ids.__getitem__, found), dtype=np.int64,
+                                       count=len(found))
+        return cache, ids
+
     def counts(self, texts: Sequence[str], *, sort: bool = False,
                normalise: Any = None) -> sp.csr_matrix:
         """Raw n-gram counts (texts x features), equal to ``CountVectorizer.transform(texts)``,
@@ -773,42 +903,21 @@ class CharNgramTfidf:
         :func:`char_text`; tested). Then it runs once per distinct raw word, cached like the
         words' n-grams, instead of once per text.
         """
-        cache = self._cache(normalise)
         words = Words.of(texts)
         if words is not None:
-            head, tail, keyed = words.keys()
-            ids = cache.index.find(head, tail)
-            ids[~keyed] = -1  # long words are looked up by string
-            indptr, word_at = words.indptr, words.word
+            cache, ids = self._ids_of_words(words, normalise)
+            indptr = words.indptr
         else:  # a text holds the separator character: split in Python
             per_text = [t.split() for t in texts]
-            flat = list(chain.from_iterable(per_text))
             indptr = np.zeros(len(texts) + 1, dtype=np.int64)
             np.cumsum(np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts)),
                       out=indptr[1:])
-            ids = np.fromiter(map(cache.ids.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-            word_at = flat.__getitem__
-        missing = np.flatnonzero(ids < 0).tolist()
-        if missing:
-            found = list(map(word_at, missing))
-            first = _first_unknown(found, missing, cache.ids)
-            if len(cache.ids) + len(first) > self.cache_size:  # full: start again with this batch
-                cache = self._cache(normalise, fresh=True)
-                missing = list(range(len(ids)))
-                found = list(map(word_at, missing))
-                first = _first_unknown(found, missing, cache.ids)
-            if first:
-                at = np.fromiter(first.values(), dtype=np.int64, count=len(first))
-                new = list(first)
-                cache.add(new, self._rows_of(new, normalise),
-                          (head[at], tail[at], keyed[at]) if words is not None else None)
-            ids[missing] = np.fromiter(map(cache.ids.__getitem__, found), dtype=np.int64,
-                                       count=len(found))
+            cache, ids = self._ids_of_strings(list(chain.from_iterable(per_text)), normalise)
         word_rows = cache.rows if cache.rows is not None else \
             sp.csr_matrix((0, len(self.vocabulary_)), dtype=self.dtype)
         D = sp.csr_matrix((np.ones(len(ids), dtype=self.dtype), ids, indptr),
                           shape=(len(texts), word_rows.shape[0]))
-        X = (D @ word_rows).tocsr()
+        X = sparse_product(D, word_rows)
         if len(cache.ids) > self.cache_size:  # one batch had more distinct words than it holds
             self._cache(normalise, fresh=True)
         if sort:

@@ -180,3 +180,62 @@ def test_char_tfidf_shortcut_is_bit_identical_to_the_transformer(char_vectorizer
     assert (counts.data > 1).any() and (counts.data == 1).any()  # both branches are used
     expected = char_vectorizer.tfidf_.transform(counts.copy(), copy=False)
     _same(char_vectorizer._tfidf(counts.copy()), expected)
+
+
+def test_char_counts_of_words_too_long_for_a_key(char_vectorizer) -> None:
+    fresh = pickle.loads(pickle.dumps(char_vectorizer))
+    texts = ["reconfigurations-of-services", "reconfigurations-of-services nhs", "x" * 16]
+    for batch in (texts[:1], texts):  # a batch of long words only, then a mixed one
+        _same(fresh.counts(batch, normalise=char_text),
+              char_vectorizer.counts([char_text(t) for t in batch]))
+    assert fresh.cached_words(char_text) == 3  # two long words and "nhs"
+
+
+def test_distinct_pairs_in_order_of_appearance() -> None:
+    from pipeline.tag_features import _distinct_pairs
+
+    head = np.array([5, 1, 5, 5, 1, 2], dtype=np.uint64)
+    tail = np.array([0, 0, 1, 0, 0, 0], dtype=np.uint64)
+    first, group = _distinct_pairs(head, tail)
+    assert first.tolist() == [0, 1, 2, 5]
+    assert group.tolist() == [0, 1, 2, 0, 1, 3]
+    empty = _distinct_pairs(head[:0], tail[:0])
+    assert len(empty[0]) == 0 and len(empty[1]) == 0
+
+
+def test_sparse_product_equals_scipy_matmul() -> None:
+    import scipy.sparse as sp
+
+    from pipeline.tag_features import sparse_product
+
+    rng = np.random.default_rng(1)
+    A = sp.random(300, 200, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    A.data[:] = rng.integers(1, 4, A.nnz)
+    B = sp.random(200, 500, density=0.03, format="csr", dtype=np.float32, random_state=rng)
+    for a in (A, A[:0], sp.csr_matrix((300, 200), dtype=np.float32)):
+        expected = (a @ B).tocsr()
+        got = sparse_product(a, B)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got.indptr, expected.indptr)
+        np.testing.assert_array_equal(got.indices, expected.indices)  # same order: same kernel
+        np.testing.assert_array_equal(got.data, expected.data)
+
+
+def test_token_ids_of_a_large_batch_equal_dictionary_lookups() -> None:
+    vocabulary = ["trust", "chief executive", "", "£m", "reconfiguration_of_services", "é", "a b"]
+    token_ids = TokenIds(vocabulary)
+    tokens = (vocabulary + ["unknown", "chief", "reconfiguration_of_servicez", "trust "]) * 200
+    expected = [token_ids.ids.get(t, -1) for t in tokens]
+    assert token_ids.lookup(tokens).tolist() == expected  # joined and looked up by key
+    assert token_ids.lookup(tokens[:5]).tolist() == expected[:5]  # small: one by one
+    assert token_ids.lookup(tokens + ["x\x1ey"]).tolist() == expected + [-1]  # separator inside
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_char_text_shortcut_for_ascii_equals_the_full_repair(text: str) -> None:
+    from pipeline.records import normalise_key
+    from pipeline.tag_features import undo_encoding
+
+    assert char_text(text) == normalise_key(undo_encoding(text))
+    assert char_text(text + "Ab\x0bC") == normalise_key(undo_encoding(text + "Ab\x0bC"))
