@@ -316,18 +316,17 @@ class _LinearPath:
                      known: Mapping[str, list[str]] | None) -> tuple[np.ndarray, np.ndarray]:
         """Token ids of every item's headline then standfirst tokens (flat) and the item bounds,
         the same tokens as :meth:`CategoryClassifier.word_tokens`."""
-        texts = [t for h, s in parts for t in ((h, s) if s else (h,))]
-        todo = [t for t in texts if t not in known] if known else texts
-        table: Mapping[str, list[str]] = known or {}
-        if todo:
+        texts = list(chain.from_iterable(parts))  # headline, standfirst ("": none), ...
+        lists: list[Any] = list(map((known or {}).get, texts))
+        missing = [k for k, tokens in enumerate(lists) if tokens is None]
+        if missing:
+            todo = [texts[k] for k in missing if texts[k] or k % 2 == 0]  # no standfirst: none
             fresh = dict(zip(todo, clf.cleaner_.tokens(todo)))
-            table = {**table, **fresh} if table else fresh  # disjoint keys
-        lists = list(map(table.__getitem__, texts))
-        per_text = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=per_text[1:])
-        texts_per_item = np.fromiter((2 if s else 1 for _, s in parts), dtype=np.int64,
-                                     count=len(parts))
-        ends = per_text[np.concatenate(([0], np.cumsum(texts_per_item)))]
+            for k in missing:
+                lists[k] = fresh[texts[k]] if texts[k] or k % 2 == 0 else []
+        per_item = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        ends = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum(per_item.reshape(-1, 2).sum(axis=1), out=ends[1:])
         return self.token_ids.lookup(list(chain.from_iterable(lists))), ends
 
     def predict_proba(self, clf: CategoryClassifier, parts: Sequence[tuple[str, str]],
@@ -390,23 +389,23 @@ def known_from_clean(clf: CategoryClassifier, clean_config: CleanConfig | None, 
     if heads_tokens is None or stands_tokens is None or not same_cleaner(clf, clean_config):
         return None
     blurbs = getattr(cleaned, "blurbs", frozenset())
-    texts: list[str] = []
-    tokens: list[list[str]] = []
-    probes = [0]  # the first headline and the first standfirst
-    for i, article in enumerate(articles, start):
-        texts.append(headline_text(article) if article.kicker or article.series
-                     else article.headline or "")
-        tokens.append(heads_tokens[i])
-        stand = stands_tokens[i]
+    known: dict[str, list[str]] = {}
+    probes: list[tuple[str, list[str]]] = []  # the first headline and the first standfirst
+    for article, head, stand in zip(articles, heads_tokens[start:start + len(articles)],
+                                    stands_tokens[start:start + len(articles)]):
+        text = headline_text(article) if article.kicker or article.series else article.headline
+        if text:
+            known[text] = head
+        if not probes:
+            probes.append((text or "", head))
         # a standfirst with tokens was cleaned, so it is no blurb: is_blurb only for the others
         if article.standfirst and (stand or not is_blurb(article, blurbs)):
             if len(probes) == 1:
-                probes.append(len(texts))
-            texts.append(article.standfirst)
-            tokens.append(stand)
-    if texts and [tokens[j] for j in probes] != clf.cleaner_.tokens([texts[j] for j in probes]):
+                probes.append((article.standfirst, stand))
+            known[article.standfirst] = stand
+    if probes and [tokens for _, tokens in probes] != clf.cleaner_.tokens([t for t, _ in probes]):
         return None
-    return known_tokens(clf, clean_config, texts, tokens)
+    return known
 
 
 def same_cleaner(clf: CategoryClassifier, clean_config: CleanConfig | None) -> bool:

@@ -95,7 +95,7 @@ def item_parts(X: Any, *, series_names: Sequence[str] = DEFAULT_SERIES,
             if not item.strip():
                 raise TextInputError(f"item {i}: empty or whitespace-only text", key=f"item {i}")
             append(article_parts(item, series_names=series_names, kickers=kickers))
-        elif isinstance(item, Mapping):
+        elif type(item) is dict or isinstance(item, Mapping):  # (the ABC check is slow)
             headline = item.get("headline")
             if not isinstance(headline, str):
                 raise TextInputError(f"item {i}: needs a 'headline' string, got "
