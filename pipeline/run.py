@@ -336,13 +336,44 @@ def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: A
     return clustered
 
 
+class Prefetch:
+    """Imports the heavy libraries and loads the classifier in a thread while worker processes
+    parse: the main process only waits for them then, and otherwise pays ~2 s of imports later,
+    on the critical path (and a forked tagger inherits what was loaded). A failure is kept
+    quiet here: the stage that needs the thing then loads it itself and reports any error."""
+
+    def __init__(self, model_path: Path) -> None:
+        import threading
+
+        self.model_path = model_path
+        self.classifier: Any = None
+        self._thread = threading.Thread(target=self._load, name="hsj-prefetch", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        try:
+            import spacy  # noqa: F401 - warm imports
+            from . import cluster, vectorise  # noqa: F401
+            from .tag import load_classifier
+
+            self.classifier = load_classifier(self.model_path)
+        except BaseException:  # noqa: BLE001 - reloaded (and reported) by the tag stage
+            self.classifier = None
+
+    def join(self) -> Any:
+        """Wait for the thread (before any fork); the loaded classifier or None."""
+        self._thread.join()
+        return self.classifier
+
+
 def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path: Path, jobs: int,
-              progress: Any) -> dict[str, Any]:
-    """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts."""
+              progress: Any, classifier: Any = None) -> dict[str, Any]:
+    """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts.
+    ``classifier``: already loaded from ``model_path`` (else it is loaded here)."""
     from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
     from .tag import known_from_clean, load_classifier
 
-    classifier = load_classifier(model_path)
+    classifier = classifier if classifier is not None else load_classifier(model_path)
     tag_counts: dict[str, Any] = {}
     # tagging is per article (a headline scores the same alone or in a batch), so chunks only
     # give progress and bound memory; with jobs > 1, chunks big enough to split over workers
@@ -357,17 +388,17 @@ def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path:
     return tag_counts
 
 
-def _tag_in_child(articles: list[Article], cleaned: Any, config: Config,
-                  model_path: Path) -> tuple[list[tuple[Any, ...]], dict[str, Any], float]:
+def _tag_in_child(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
+                  classifier: Any = None) -> tuple[list[tuple[Any, ...]], dict[str, Any], float]:
     """The child's side of the forked tagger: tag its copy, return the tag fields and counts."""
     t0 = time.perf_counter()
-    counts = tag_stage(articles, cleaned, config, model_path, 1, _NoProgress())
+    counts = tag_stage(articles, cleaned, config, model_path, 1, _NoProgress(), classifier)
     fields = [(a.category, a.confidence, a.uncertain, a.scores) for a in articles]
     return fields, counts, time.perf_counter() - t0
 
 
 def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
-                   jobs: int) -> Any:
+                   jobs: int, classifier: Any = None) -> Any:
     """Fork the tagger when there is a second core and enough articles for it to pay, else None.
 
     The child inherits the articles and the clean stage's tokens (copy-on-write) and sends back
@@ -377,12 +408,12 @@ def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_
 
     if jobs <= 1 or len(articles) < config.run.overlap_min_articles or not can_fork():
         return None
-    return Forked(lambda: _tag_in_child(articles, cleaned, config, model_path))
+    return Forked(lambda: _tag_in_child(articles, cleaned, config, model_path, classifier))
 
 
 def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: Config,
-                    model_path: Path, jobs: int, progress: Any,
-                    notes: list[str]) -> tuple[dict[str, Any], float]:
+                    model_path: Path, jobs: int, progress: Any, notes: list[str],
+                    classifier: Any = None) -> tuple[dict[str, Any], float]:
     """Collect the forked tagger's results into the articles, or tag here (no child, or it failed)."""
     from .backends.forked import ForkFailed
 
@@ -400,7 +431,7 @@ def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: 
             progress.advance("tag", len(articles))
             return tag_counts, seconds
     t0 = time.perf_counter()
-    tag_counts = tag_stage(articles, cleaned, config, model_path, jobs, progress)
+    tag_counts = tag_stage(articles, cleaned, config, model_path, jobs, progress, classifier)
     return tag_counts, time.perf_counter() - t0
 
 
@@ -412,11 +443,14 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     described = _describe_inputs(inputs) if all(p.is_file() for p in inputs) else None
 
     # parse --------------------------------------------------------------------------------------
-    from .backends.processes import parse_paths_parallel
+    from .backends.processes import PARSE_MIN_FILES, parse_paths_parallel
 
     t0 = time.perf_counter()
     progress.start("parse", len(inputs))
+    # while worker processes parse, this one is idle: load what the later stages need
+    prefetch = Prefetch(model_path) if jobs > 1 and len(inputs) >= PARSE_MIN_FILES else None
     parsed = parse_paths_parallel(inputs, config.parse, jobs)  # in-process below 200 files
+    classifier = prefetch.join() if prefetch is not None else None
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)
     counts["parse"] = _counts_of(parsed)
@@ -444,7 +478,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         progress.finish("clean", timings["clean"])
 
         # tag (in a forked child, alongside vectorise and cluster, when that pays) ----------------
-        tagger = _start_tagging(articles, cleaned, config, model_path, jobs)
+        tagger = _start_tagging(articles, cleaned, config, model_path, jobs, classifier)
 
         # vectorise ------------------------------------------------------------------------------
         from .vectorise import Vectoriser
@@ -473,7 +507,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
         tag_counts, tag_seconds = _finish_tagging(tagger, articles, cleaned, config, model_path, jobs,
-                                                  progress, notes)
+                                                  progress, notes, classifier)
         counts["tag"] = {"articles": len(articles), **tag_counts}
         timings["tag"] = tag_seconds
         if tagger is not None:  # what the parent waited for the child after clustering

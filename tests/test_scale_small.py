@@ -187,3 +187,42 @@ def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path
     assert any("forked tagger failed" in n for n in again.manifest["notes"])
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
+
+
+def test_prefetch_during_parallel_parse_changes_nothing(pages: Path, model_path: Path, result: RunResult,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With parse in worker processes the classifier is loaded meanwhile; if that load fails the
+    tag stage loads it itself. Either way the output is the in-process run's."""
+    import importlib
+
+    from pipeline import tag
+    from pipeline.backends import processes
+
+    run_module = importlib.import_module("pipeline.run")
+    monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
+    loaded: list[object] = []
+    real = run_module.Prefetch.join
+
+    def spy(self: object) -> object:
+        loaded.append(real(self))
+        return loaded[-1]
+
+    monkeypatch.setattr(run_module.Prefetch, "join", spy)
+    first = Path(result.outputs["articles.jsonl"]).read_bytes()
+    run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "a")
+    assert loaded and loaded[-1] is not None  # the prefetch did load the classifier
+    assert (tmp_path / "a" / "articles.jsonl").read_bytes() == first
+
+    calls = {"n": 0}
+    original = tag.load_classifier
+
+    def fail_once(path: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk hiccup")
+        return original(path)
+
+    monkeypatch.setattr(tag, "load_classifier", fail_once)
+    run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "b")
+    assert loaded[-1] is None and calls["n"] >= 2  # failed in the thread, reloaded by the stage
+    assert (tmp_path / "b" / "articles.jsonl").read_bytes() == first
