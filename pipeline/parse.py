@@ -11,16 +11,25 @@ cheapest labelling wins, so one odd gap is outvoted by what the lines look like 
 The pure functions (:func:`parse_page`, :func:`parse_jsonl`, :func:`parse_csv`) take text and a
 file name and never touch the filesystem; :func:`parse_paths` reads through :mod:`pipeline.io`
 and merges the same article seen on several pages into one record.
+
+Speed (100k articles are a third of a million lines): a line is cleaned and scored once however
+often it repeats (:class:`_LineCache`), the decoder's inner loop is generated from the transition
+table (:func:`_compile_steps`), and the title check decodes only when cost bounds cannot settle it
+(:func:`_title_surely_fits`); each gives exactly the result of the plain form (tested).
 """
 from __future__ import annotations
 
 import csv
+import gc
 import html
 import io as _io
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from itertools import chain, compress, count
+from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +67,15 @@ class Slot:
     system: str | None = None
     id: str | None = None
     systems: list[str] | None = None  # JSONL records may carry their own list
+
+    def __reduce__(self) -> tuple[type[Slot], tuple[Any, ...]]:
+        """Pickle as constructor arguments: worker processes send back every slot they read, and
+        the dataclass default for ``slots=True`` (a Python ``__setstate__`` per object) took 3x
+        as long to load."""
+        return Slot, _slot_fields(self)
+
+
+_slot_fields = attrgetter(*(f.name for f in fields(Slot)))
 
 
 @dataclass(slots=True)
@@ -101,9 +119,15 @@ def clean_text(text: str) -> str:
     Pages and CSVs come from scrapes, so ``<b>`` and ``&amp;`` are artefacts, not content. Curly
     quotes, dashes and £ are kept: normalising those is the clean stage's job.
     """
-    if text.isascii() and "<" not in text and "&" not in text:
-        return " ".join(text.split())
-    if "<" in text or "&" in text:
+    if "<" not in text and "&" not in text:
+        # Printable text has no whitespace but " " and none of the invisible characters (all
+        # are separators, controls or format characters), so with single inner spaces it is
+        # clean already, and checking that costs half of rebuilding the string.
+        if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text
+        if text.isascii():
+            return " ".join(text.split())
+    else:
         if "<" in text:
             text = _TAG.sub(" ", text)
         if "&" in text:
@@ -129,10 +153,13 @@ class HeadlineSplitter:
         alternation = "|".join(re.escape(n) for n in names) or r"(?!)"
         self._prefix = re.compile(rf"({alternation})\s*:\s*(?=\S)", re.IGNORECASE)
         self._span = max(map(len, names), default=0) + 3  # where the colon of a prefix can be
+        self.line_cache = _LineCache(self)  # page lines' layout features depend on the prefixes
 
     def split(self, headline: str) -> tuple[str, str | None, str | None]:
         """Return ``(topical headline, kicker, series)``; at most one of each prefix is taken."""
         kicker = series = None
+        if ":" not in headline:  # every prefix ends in a colon; most headlines have none
+            return headline, kicker, series
         for _ in range(2):
             match = self._prefix.match(headline)
             if not match:
@@ -210,46 +237,65 @@ _PHOTO_TAIL = re.compile(r"(?:\d+x\d+|(?:19|20)\d\d|\d{5,})$")
 
 
 @dataclass(slots=True)
-class _Line:
-    """A non-blank line with the layout features the decoder scores."""
+class _PageLines:
+    """A page's non-blank lines as parallel lists: 1-based numbers, texts, gaps and label costs.
 
-    number: int
-    text: str
-    gap: int  # blank lines between this line and the previous non-blank one
-    costs: tuple[float, float, float]  # caption, headline, standfirst
-    ends_sentence: bool
-    starts_lower: bool
-    emit: tuple[float, ...] = ()  # cost of each label, continuations scored against the line before
+    Lists rather than one object per line: the decoder only reads ``gaps`` and ``emits``, and
+    100k articles come on a third of a million lines.
+    """
+
+    numbers: list[int]
+    texts: list[str]
+    gaps: list[int]  # blank lines between a line and the previous non-blank one
+    emits: list[tuple[float, ...]]  # cost of each label, continuations scored against the line before
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __getitem__(self, part: slice) -> _PageLines:
+        return _PageLines(self.numbers[part], self.texts[part], self.gaps[part], self.emits[part])
+
+
+def _length_costs(n: int) -> tuple[float, float, float]:
+    """The parts of the caption, headline and standfirst costs that depend on length alone."""
+    cap = 1.5 + min((n - 60) / 20, 4.0) if n > 60 else 0.0
+    head = 2.0 if n < 12 else 2.0 + min((n - 120) / 40, 4.0) if n > 120 else 0.0
+    stand = 3.0 if n < 50 else 1.0 if n < 80 else 0.0
+    return cap, head, stand
+
+
+_LONG = 280  # from this length on, no cost depends on the length
+_LENGTH_COSTS = [_length_costs(n) for n in range(_LONG + 1)]
 
 
 def _shape(text: str, prefixed: bool) -> tuple[tuple[float, float, float], bool, bool]:
-    """How unlike a caption, a headline and a standfirst a line looks (0 = typical)."""
-    n = len(text)
-    words = text.count(" ") + 1
-    tail = text[-24:].rstrip(_CLOSERS)
-    last = tail[-1:] if tail else ""
-    ends_sentence = last in _SENTENCE_END
-    question = last == "?"
-    starts_lower = text[:1].islower()
-    photo = _PHOTO_TAIL.search(tail) is not None
+    """How unlike a caption, a headline and a standfirst a line looks (0 = typical).
 
-    cap = 0.0
-    if n > 60:
-        cap += 1.5 + min((n - 60) / 20, 4.0)
+    Each cost starts from its length part (looked up) and adds the other signs in a fixed order,
+    so the sums, and the decoder's choices, are the same on every run.
+    """
+    words = text.count(" ") + 1
+    last = text[-1:]
+    tail = None
+    if last and last in _CLOSERS:
+        tail = text[-24:].rstrip(_CLOSERS)
+        last = tail[-1:]
+    ends_sentence = last in _SENTENCE_END
+    starts_lower = text[:1].islower()
+    # every branch of _PHOTO_TAIL ends in \d (a decimal digit), so most lines skip the search
+    photo = last.isdecimal() and _PHOTO_TAIL.search(text[-24:] if tail is None else tail) is not None
+    n = len(text)
+    cap, head, stand = _LENGTH_COSTS[n if n < _LONG else _LONG]
+
     if words > 10:
         cap += 1.5
     if ends_sentence:
         cap += 3.0
-    if question:
+    elif last == "?":
         cap += 2.0
     if prefixed:
         cap += 5.0
 
-    head = 0.0
-    if n < 12:
-        head += 2.0
-    if n > 120:
-        head += 2.0 + min((n - 120) / 40, 4.0)
     if words > 25:
         head += 1.5
     if words <= 3 and not prefixed:
@@ -261,11 +307,6 @@ def _shape(text: str, prefixed: bool) -> tuple[tuple[float, float, float], bool,
     if photo:
         head += 2.5
 
-    stand = 0.0
-    if n < 50:
-        stand += 3.0
-    elif n < 80:
-        stand += 1.0
     if words <= 5:
         stand += 2.0
     if not ends_sentence:
@@ -320,123 +361,256 @@ _INTO: dict[int, list[int]] = {}
 for (_p, _q) in _TRANSITIONS:
     _INTO.setdefault(_q, []).append(_p)
 
-
-def _continuation_cost(line: _Line, prev: _Line | None) -> float:
-    """A wrapped line: cheap after a line that did not end its sentence, or when it starts lower-case."""
-    cost = 0.0 if prev is None or not prev.ends_sentence else 3.0
-    return cost if line.starts_lower else cost + 1.0
+_Steps = Callable[..., list[float]]
 
 
-def _compile(tables: dict[tuple[int, int], tuple[float, ...]]) -> list[list[tuple[int, tuple[float, ...]]]]:
-    """For each label, the (previous label, gap-cost row) pairs that may lead into it."""
-    return [[(p, tables[(p, label)]) for p in _INTO[label]] for label in range(6)]
+def _compile_steps(tables: dict[tuple[int, int], tuple[float, ...]]
+                   ) -> tuple[_Steps, tuple[tuple[float, ...], ...]]:
+    """The decoder's inner loop for one spacing hypothesis, unrolled: ``(steps, costs by gap)``.
+
+    Why generated: the loop runs once per line of every page. Written out with one local per
+    label, constant transition costs inlined and the others looked up once per line, it is twice
+    as fast as walking the transition table, and generating it from ``_INTO`` keeps it in step
+    with ``_TRANSITIONS``. Predecessors are tried in ``_INTO`` order with a strict ``<``, so ties
+    resolve as in the table-driven form; the start state is handled by :func:`_decode`.
+    """
+    columns: list[tuple[int, int]] = []  # transitions whose cost depends on the gap
+    body: list[str] = []
+    for label in range(6):
+        for k, p in enumerate(p for p in _INTO[label] if p != _START):
+            row = tables[(p, label)]
+            if len(set(row)) > 1:
+                cost = f"b{p} + w{len(columns)}"
+                columns.append((p, label))
+            else:
+                cost = f"b{p}" if row[0] == 0.0 else f"b{p} + {row[0]!r}"
+            if k == 0:
+                body.append(f"t = {cost}; a{label} = {p}")
+            elif cost == f"b{p}":
+                body.append(f"if b{p} < t: t = b{p}; a{label} = {p}")
+            else:
+                body += [f"c = {cost}", f"if c < t: t = c; a{label} = {p}"]
+        body.append(f"n{label} = t + e{label}")
+    ws = ", ".join(f"w{i}" for i in range(len(columns)))
+    code = ["def steps(gaps, emits, by_gap, b0, b1, b2, b3, b4, b5, back):",
+            "    for g, (e0, e1, e2, e3, e4, e5) in zip(gaps, emits):",
+            f"        {ws}, = by_gap[g if g < {_GAP_MAX} else {_GAP_MAX}]",
+            *("        " + line for line in body),
+            "        back.append((a0, a1, a2, a3, a4, a5))",
+            "        b0, b1, b2, b3, b4, b5 = n0, n1, n2, n3, n4, n5",
+            "    return [b0, b1, b2, b3, b4, b5]"]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(code), namespace)  # noqa: S102 - source built above from constants only
+    by_gap = tuple(tuple(tables[key][g] for key in columns) for g in range(_GAP_MAX + 1))
+    return namespace["steps"], by_gap
 
 
-def _decode(lines: Sequence[_Line], tables: dict, start_cost: float,
-            free_start: bool = False) -> tuple[float, list[int], float]:
-    """Cheapest label sequence for ``lines``; returns (cost, labels, total gap cost on the path).
+def _decode(gaps: Sequence[int], emits: Sequence[tuple[float, ...]], tables: dict,
+            start_cost: float, free_start: bool = False) -> tuple[float, list[int], float]:
+    """Cheapest label sequence for a run of lines; returns (cost, labels, total gap cost on the path).
 
     ``free_start``: the first line follows no title, so its gap is not scored.
     """
-    n = len(lines)
+    n = len(gaps)
     if n == 0:
         return start_cost, [], 0.0
-    into = _COMPILED[id(tables)]
     inf = float("inf")
-    best = [inf] * 7
-    best[_START] = start_cost
-    back: list[tuple[int, ...]] = []
-    labels6 = range(6)
-    for i, line in enumerate(lines):
-        gap = line.gap if line.gap < _GAP_MAX else _GAP_MAX
-        emit = line.emit
-        cur = [inf] * 7
-        ptr = [-1] * 7
-        free = free_start and i == 0
-        for label in labels6:
-            top, arg = inf, -1
-            for p, row in into[label]:
-                c = best[p]
-                if c == inf:
-                    continue
-                if not free:
-                    c += row[gap]
-                if c < top:
-                    top, arg = c, p
-            cur[label] = top + emit[label]
-            ptr[label] = arg
-        back.append(tuple(ptr))
-        best = cur
+    gap0 = gaps[0] if gaps[0] < _GAP_MAX else _GAP_MAX
+    best: list[float] = []
+    first: list[int] = []
+    for label in range(6):  # the first line can only follow the start
+        row = tables.get((_START, label))
+        cost = inf if row is None else (start_cost if free_start else start_cost + row[gap0])
+        best.append(cost + emits[0][label])
+        first.append(-1 if row is None else _START)
+    back: list[tuple[int, ...]] = [tuple(first)]
+    steps, by_gap = _COMPILED[id(tables)]
+    best = steps(gaps[1:], emits[1:], by_gap, *best, back)
     final, last = inf, -1
-    for label in labels6:
+    for label in range(6):
         c = best[label] + _END_COST.get(label, 0.0)
         if c < final:
             final, last = c, label
     labels = [0] * n
     gap_cost = 0.0
-    for i in range(n - 1, -1, -1):
+    extra = _GAP_PARTS[id(tables)]
+    for i in range(n - 1, 0, -1):
         labels[i] = last
         prev = back[i][last]
-        if not (free_start and i == 0):
-            gap_cost += tables[(prev, last)][min(lines[i].gap, _GAP_MAX)] - _TRANSITIONS[(prev, last)][1]
+        gap = gaps[i]
+        gap_cost += extra[prev * 7 + last][gap if gap < _GAP_MAX else _GAP_MAX]
         last = prev
+    labels[0] = last
+    if not free_start:
+        gap_cost += extra[_START * 7 + last][gap0]
     return final, labels, gap_cost
 
 
-_COMPILED = {id(t): _compile(t) for t in _TABLES.values()}
+def _gap_parts(tables: dict[tuple[int, int], tuple[float, ...]]) -> list[tuple[float, ...]]:
+    """Per transition (at ``prev * 7 + label``), its cost for each gap less its fixed cost."""
+    parts: list[tuple[float, ...]] = [()] * 49
+    for (prev, label), row in tables.items():
+        base = _TRANSITIONS[(prev, label)][1]
+        parts[prev * 7 + label] = tuple(cost - base for cost in row)
+    return parts
 
 
-def _page_lines(text: str, splitter: HeadlineSplitter) -> list[_Line]:
-    """Non-blank lines (after normalisation) with their 1-based numbers and preceding gaps."""
-    out: list[_Line] = []
-    gap = 0
-    for number, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
-        if not raw or raw.isspace():
-            gap += 1
-            continue
-        line = clean_text(raw)
-        if not line:  # only tags or invisible characters
-            gap += 1
-            continue
-        costs, ends, lower = _shape(line, splitter.has_prefix(line))
-        item = _Line(number, line, gap, costs, ends, lower)
-        cont = _continuation_cost(item, out[-1] if out else None)
-        item.emit = (*costs, cont, cont, _JUNK)
-        out.append(item)
-        gap = 0
-    return out
+_COMPILED = {id(t): _compile_steps(t) for t in _TABLES.values()}
+_GAP_PARTS = {id(t): _gap_parts(t) for t in _TABLES.values()}
+
+_BLANK: tuple[()] = ()
+_LINE_CACHE_MAX = 50_000  # entries; past this a cache starts afresh (at 100k articles as good as unbounded)
+_LINE_CACHE_CHARS = 1000   # longer lines are not cached: rarely repeated, and large keys
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
-def _layout(content: Sequence[_Line]) -> list[int]:
+_Emits = tuple[int, tuple[float, ...], tuple[float, ...]]
+_EMITS: dict[tuple[Any, ...], _Emits] = {}
+
+
+def _emits(costs: tuple[float, float, float], ends_sentence: bool, starts_lower: bool) -> _Emits:
+    """``(which emit the next line takes, emit after an open line, emit after a finished sentence)``.
+
+    A wrapped line (a continuation) is cheap after a line that did not end its sentence, or when
+    it starts lower-case, so a line carries both and the line before picks one.
+    """
+    cont = 0.0 if starts_lower else 1.0
+    return (2 if ends_sentence else 1, (*costs, cont, cont, _JUNK),
+            (*costs, cont + 3.0, cont + 3.0, _JUNK))
+
+
+class _LineCache(dict):  # type: ignore[type-arg]
+    """Raw page line -> ``(text, emits)`` (see :func:`_emits`), or ``()`` for a line that is
+    blank once cleaned; computed on first sight.
+
+    Captions, series blurbs and syndicated articles repeat across pages, so a line is cleaned
+    and scored once per splitter; a dict that fills its own misses lets a page look up all its
+    lines in one C-level ``map``. Emits are shared per distinct shape (a few thousand in 100k
+    articles), so the cache adds few objects for the cyclic GC to traverse.
+    """
+
+    def __init__(self, splitter: HeadlineSplitter) -> None:
+        super().__init__()
+        self.splitter = splitter
+
+    def __missing__(self, raw: str) -> tuple[Any, ...]:
+        features: tuple[Any, ...] = _BLANK
+        text = clean_text(raw) if raw and not raw.isspace() else ""
+        if text:  # not only spaces, tags or invisible characters
+            shape = _shape(text, ":" in text and self.splitter.has_prefix(text))  # most lines: no call
+            emits = _EMITS.get(shape)
+            if emits is None:
+                if len(_EMITS) >= _LINE_CACHE_MAX:
+                    _EMITS.clear()
+                emits = _EMITS[shape] = _emits(*shape)
+            features = text, emits  # text is raw itself when the line was clean already
+        if len(raw) <= _LINE_CACHE_CHARS:
+            if len(self) >= _LINE_CACHE_MAX:
+                self.clear()
+            self[raw] = features
+        return features
+
+
+def _page_lines(text: str, splitter: HeadlineSplitter) -> _PageLines:
+    """Non-blank lines (after normalisation) with their 1-based numbers and preceding gaps.
+
+    Line by line in C where it can be (``map``/``compress``/``filter``; a page is mostly empty
+    and repeated lines): a gap is the distance between line numbers, and each line's
+    continuation cost is chosen by the line before it.
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    features = list(map(splitter.line_cache.__getitem__, text.split("\n")))
+    numbers = list(compress(count(1), features))  # blank lines (features ()) drop out
+    features = list(filter(None, features))
+    choices = list(map(_SECOND, features))  # (index the next line takes, two emits): see _emits
+    return _PageLines(
+        numbers,
+        list(map(_FIRST, features)),
+        [number - before - 1 for before, number in zip(chain((0,), numbers), numbers)],
+        list(map(getitem, choices, chain((1,), map(_FIRST, choices)))))  # picked by the line before
+
+
+def _layout(content: _PageLines) -> list[int]:
     """Labels for the lines after the title, trying the nominal spacing first."""
-    cost, labels, gap_cost = _decode(content, _TABLES[(1, 0)], 0.0)
+    cost, labels, gap_cost = _decode(content.gaps, content.emits, _TABLES[(1, 0)], 0.0)
     if gap_cost == 0.0:
         return labels
     for spacing in _SPACINGS[1:]:
-        c, lab, _ = _decode(content, _TABLES[spacing], _DRIFT_PRIOR)
+        c, lab, _ = _decode(content.gaps, content.emits, _TABLES[spacing], _DRIFT_PRIOR)
         if c < cost:
             cost, labels = c, lab
     return labels
 
 
-def _check_title(lines: Sequence[_Line], file: str, splitter: HeadlineSplitter) -> None:
-    """Refuse a page whose first line reads better as an article part than as an ICS name."""
-    title = lines[0]
-    if len(title.text) > MAX_TITLE_CHARS:
-        raise InputError(f"no page title: line {title.number} has {len(title.text)} characters "
+_TITLE_WINDOW = 10  # lines the title check decodes
+
+
+def _title_surely_fits(lines: _PageLines, labels: Sequence[int], title_cost: float,
+                       margin: float) -> bool:
+    """Whether bounds alone show the first line stays the title (see :func:`_check_title`).
+
+    The check compares the cheapest labelling of the first lines with a title (at most
+    ``title_cost`` plus what the page's own labels of those lines cost) and without one (at
+    least each line's cheapest label: no gap costs less than 0). The sums are taken in the
+    decoder's order and float addition is monotone, so when the bounds settle the comparison
+    its outcome is the decoders' -- on nearly every page, which then skips two decodes.
+    """
+    n = min(len(lines), _TITLE_WINDOW)
+    tables = _TABLES[(1, 0)]
+    upper, prev = title_cost, _START
+    for gap, emit, label in zip(lines.gaps[1:n], lines.emits[1:n], labels):
+        upper = upper + tables[(prev, label)][min(gap, _GAP_MAX)]
+        upper = upper + emit[label]
+        prev = label
+    upper = upper + _END_COST.get(prev, 0.0)
+    lower = 0.0
+    for emit in lines.emits[:n]:
+        lower = lower + min(emit)
+    return lower + margin >= upper
+
+
+def _check_title(lines: _PageLines, labels: Sequence[int], file: str,
+                 splitter: HeadlineSplitter) -> None:
+    """Refuse a page whose first line reads better as an article part than as an ICS name.
+
+    ``labels`` are the layout of the lines after it (used only to bound the decoders' costs).
+    """
+    title, number = lines.texts[0], lines.numbers[0]
+    if len(title) > MAX_TITLE_CHARS:
+        raise InputError(f"no page title: line {number} has {len(title)} characters "
                          f"(a title names the ICS, at most {MAX_TITLE_CHARS})",
-                         file=file, line=title.number)
-    window = lines[:10]
-    title_cost = _title_cost(title.text, splitter.has_prefix(title.text))
-    with_title, _, _ = _decode(window[1:], _TABLES[(1, 0)], title_cost)
-    without, _, _ = _decode(window, _TABLES[(1, 0)], 0.0, free_start=True)
+                         file=file, line=number)
+    title_cost = _title_cost(title, splitter.has_prefix(title))
     # A missing title costs a whole page, so the structure must argue strongly unless the line
     # itself does not look like a name (lower-case start, a sentence, a kicker).
     margin = 3.0 if title_cost >= 3.0 else 6.0
-    if title_cost >= 6.0 or (len(window) > 1 and without + margin < with_title):
-        raise InputError(f"no page title: line {title.number} looks like an article "
-                         f"(a page starts with its ICS name): {_snippet(title.text)!r}",
-                         file=file, line=title.number)
+    if title_cost < 6.0:
+        if len(lines) == 1 or _title_surely_fits(lines, labels, title_cost, margin):
+            return
+        window = lines[:_TITLE_WINDOW]
+        with_title, _, _ = _decode(window.gaps[1:], window.emits[1:], _TABLES[(1, 0)], title_cost)
+        without, _, _ = _decode(window.gaps, window.emits, _TABLES[(1, 0)], 0.0, free_start=True)
+        if not without + margin < with_title:
+            return
+    raise InputError(f"no page title: line {number} looks like an article "
+                     f"(a page starts with its ICS name): {_snippet(title)!r}",
+                     file=file, line=number)
+
+
+_SPLITTERS: dict[tuple[tuple[str, ...], tuple[str, ...]], HeadlineSplitter] = {}
+
+
+def _splitter(config: ParseConfig) -> HeadlineSplitter:
+    """One splitter per kicker/series configuration, reused across pages (it carries the line cache)."""
+    key = (tuple(config.kickers), tuple(config.series))
+    splitter = _SPLITTERS.get(key)
+    if splitter is None:
+        if len(_SPLITTERS) >= 8:
+            _SPLITTERS.clear()
+        splitter = _SPLITTERS[key] = HeadlineSplitter(config)
+    return splitter
 
 
 def parse_page(text: str, file: str, config: ParseConfig | None = None
@@ -446,66 +620,67 @@ def parse_page(text: str, file: str, config: ParseConfig | None = None
     Raises :class:`InputError` for a page that is empty or has no title; blocks inside the page
     that fit no article shape become rejects. A title with no articles is a valid empty page.
     """
-    config = config or ParseConfig()
-    splitter = HeadlineSplitter(config)
+    splitter = _splitter(config or ParseConfig())
     lines = _page_lines(text, splitter)
     if not lines:
         raise InputError("empty file (no text)", file=file, line=1)
-    _check_title(lines, file, splitter)
-    title = lines[0].text
     content = lines[1:]
     labels = _layout(content)
+    _check_title(lines, labels, file, splitter)
+    title = lines.texts[0]
     return title, *_assemble(content, labels, title, file, splitter)
 
 
-def _assemble(content: Sequence[_Line], labels: Sequence[int], title: str, file: str,
+def _orphan_caption(file: str, content: _PageLines, i: int) -> Reject:
+    """A caption followed by no headline is a reject (it never silently disappears)."""
+    return Reject(file, content.numbers[i], "caption with no headline", _snippet(content.texts[i]))
+
+
+def _assemble(content: _PageLines, labels: Sequence[int], title: str, file: str,
               splitter: HeadlineSplitter) -> tuple[list[Slot], list[Reject]]:
     """Group labelled lines into slots; orphans, junk and oversized parts become rejects."""
     slots: list[Slot] = []
     rejects: list[Reject] = []
-    caption: _Line | None = None
-    current: dict[str, Any] | None = None
-    position = 0
-
-    def reject_caption() -> None:
-        """A caption followed by no headline is a reject (it never silently disappears)."""
-        rejects.append(Reject(file, caption.number, "caption with no headline", _snippet(caption.text)))
-
-    def flush() -> None:
-        nonlocal current
-        if current is not None:
-            _finish_page_slot(current, title, file, splitter, slots, rejects)
-            current = None
-
-    for line, label in zip(content, labels):
-        if label == CAP:
-            flush()
-            if caption is not None:
-                position += 1
-                reject_caption()
-            caption = line
-        elif label == HEAD:
-            flush()
+    numbers, texts = content.numbers, content.texts
+    caption = -1  # index of a caption waiting for its headline
+    reading = False  # a slot is open: its headline line, position, texts and caption follow
+    line = position = slot_position = 0
+    headline, standfirst, slot_caption = "", None, None
+    for i, label in enumerate(labels):
+        if reading and label == HEAD_CONT:
+            headline += " " + texts[i]
+            continue
+        if reading and (label == STAND or label == STAND_CONT):
+            standfirst = texts[i] if standfirst is None else standfirst + " " + texts[i]
+            continue
+        if reading:
+            out = _page_slot(file, line, slot_position, headline, standfirst, slot_caption, title, splitter)
+            (slots if type(out) is Slot else rejects).append(out)  # type: ignore[arg-type]
+            reading = False
+        if label == HEAD:
             position += 1
-            current = {"line": line.number, "position": position, "headline": [line.text],
-                       "standfirst": [], "caption": caption.text if caption else None}
-            caption = None
-        elif label == HEAD_CONT and current is not None:
-            current["headline"].append(line.text)
-        elif label in (STAND, STAND_CONT) and current is not None:
-            current["standfirst"].append(line.text)
+            reading, line, slot_position = True, numbers[i], position
+            headline, standfirst = texts[i], None
+            slot_caption = texts[caption] if caption >= 0 else None
+            caption = -1
+        elif label == CAP:
+            if caption >= 0:
+                position += 1
+                rejects.append(_orphan_caption(file, content, caption))
+            caption = i
         else:  # junk, or a continuation with nothing to continue
-            flush()
-            if caption is not None:
+            if caption >= 0:
                 position += 1
-                reject_caption()
-                caption = None
+                rejects.append(_orphan_caption(file, content, caption))
+                caption = -1
             position += 1
-            rejects.append(Reject(file, line.number, "line fits no article shape "
-                                  "(not a caption, headline or standfirst)", _snippet(line.text)))
-    flush()
-    if caption is not None:
-        reject_caption()
+            rejects.append(Reject(file, numbers[i], "line fits no article shape "
+                                  "(not a caption, headline or standfirst)", _snippet(texts[i])))
+    if reading:
+        out = _page_slot(file, line, slot_position, headline, standfirst, slot_caption, title, splitter)
+        (slots if type(out) is Slot else rejects).append(out)  # type: ignore[arg-type]
+    if caption >= 0:
+        rejects.append(_orphan_caption(file, content, caption))
     return slots, rejects
 
 
@@ -515,20 +690,17 @@ def _too_long(part: str, text: str | None, limit: int) -> str | None:
     return None
 
 
-def _finish_page_slot(parts: dict[str, Any], title: str, file: str, splitter: HeadlineSplitter,
-                      slots: list[Slot], rejects: list[Reject]) -> None:
-    headline = " ".join(parts["headline"])
-    standfirst = " ".join(parts["standfirst"]) or None
-    caption = parts["caption"]
-    reason = (_too_long("headline", headline, MAX_HEADLINE_CHARS)
-              or _too_long("standfirst", standfirst, MAX_STANDFIRST_CHARS)
-              or _too_long("caption", caption, MAX_CAPTION_CHARS))
-    if reason:
-        rejects.append(Reject(file, parts["line"], reason, _snippet(headline)))
-        return
+def _page_slot(file: str, line: int, position: int, headline: str, standfirst: str | None,
+               caption: str | None, title: str, splitter: HeadlineSplitter) -> Slot | Reject:
+    """One page slot from its joined parts, or a reject when a part is too long to be one."""
+    if (len(headline) > MAX_HEADLINE_CHARS or (standfirst and len(standfirst) > MAX_STANDFIRST_CHARS)
+            or (caption and len(caption) > MAX_CAPTION_CHARS)):
+        reason = (_too_long("headline", headline, MAX_HEADLINE_CHARS)
+                  or _too_long("standfirst", standfirst, MAX_STANDFIRST_CHARS)
+                  or _too_long("caption", caption, MAX_CAPTION_CHARS))
+        return Reject(file, line, reason, _snippet(headline))
     topical, kicker, series = splitter.split(headline)
-    slots.append(Slot(file, parts["line"], parts["position"], topical, standfirst, caption,
-                      kicker, series, system=title))
+    return Slot(file, line, position, topical, standfirst, caption, kicker, series, title)
 
 
 # ---- JSON Lines and CSV ----------------------------------------------------------------------
@@ -579,7 +751,7 @@ def parse_jsonl(text: str, file: str, config: ParseConfig | None = None
     """Parse JSON Lines records (``headline`` required; ``standfirst``, ``id``, ``caption``,
     ``kicker``, ``series``, ``systems`` optional; other keys ignored). Blank lines are skipped.
     """
-    splitter = HeadlineSplitter(config or ParseConfig())
+    splitter = _splitter(config or ParseConfig())
     slots: list[Slot] = []
     rejects: list[Reject] = []
     position = 0
@@ -640,7 +812,7 @@ def parse_csv(text: str, file: str, headline_column: str | None = None,
     one, becomes the record id; other columns (labels, dates) are not carried.
     """
     config = config or ParseConfig()
-    splitter = HeadlineSplitter(config)
+    splitter = _splitter(config)
     head_spec = (headline_column or config.headline_column).strip()
     stand_explicit = standfirst_column is not None
     stand_spec = (standfirst_column if stand_explicit else config.standfirst_column) or ""
@@ -722,7 +894,7 @@ def parse_text(text: str, file: str, kind: str, config: ParseConfig, *,
                headline_column: str | None = None, standfirst_column: str | None = None
                ) -> FileParse:
     """Parse already-decoded text of one input of the given kind (no filesystem access)."""
-    if not text.strip():
+    if not text or text.isspace():  # not text.strip(): no copy of the whole file
         raise InputError("empty file (no text)", file=file, line=1)
     if kind == "jsonl":
         slots, rejects = parse_jsonl(text, file, config)
@@ -751,12 +923,30 @@ def iter_parsed_files(paths: Iterable[str | Path], config: ParseConfig, *,
                          standfirst_column=standfirst_column)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while records pile up.
+
+    Parsing 100k articles leaves about a million small objects alive (articles, sources, their
+    lists) and makes no reference cycles, so the collector's repeated passes over them find
+    nothing; they were a fifth of the stage. (The clean stage pauses it for the same reason.)
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class ArticleMerger:
     """Folds slots into unique articles keyed by id, counting merges; order of first appearance."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, Article] = {}
         self._keys: dict[str, str] = {}
+        self._by_ident: dict[str, Article] = {}  # identity headline -> first article with derived id
         self.slots = 0
         self.merged = 0
         self.rejects: list[Reject] = []
@@ -777,19 +967,24 @@ class ArticleMerger:
         """Merge one slot: a new article, or one more system and source on an existing one."""
         self.slots += 1
         ident = identity_headline(slot.headline, slot.series)
-        # a derived id is a hash of the normalised texts, so only a given id needs the texts checked
-        key = normalise_key(ident) + "\n" + normalise_key(slot.standfirst) if slot.id else ""
-        art_id = slot.id or article_id(ident, slot.standfirst)
+        if slot.id:  # a derived id is a hash of the normalised texts, so only a given id needs them checked
+            art_id = slot.id
+            key = normalise_key(ident) + "\n" + normalise_key(slot.standfirst)
+        else:  # the same texts again (a merge) have the same id: no need to hash them again
+            known = self._by_ident.get(ident)
+            art_id = known.id if known is not None and known.standfirst == slot.standfirst \
+                else article_id(ident, slot.standfirst)
+            key = ""
         source = Source(slot.file, slot.line, slot.position)
-        systems = [slot.system] if slot.system else (slot.systems or [])
         article = self.by_id.get(art_id)
         if article is None:
-            self.by_id[art_id] = Article(
-                id=art_id, headline=slot.headline, standfirst=slot.standfirst, caption=slot.caption,
-                kicker=slot.kicker, series=slot.series, systems=list(dict.fromkeys(systems)),
-                sources=[source])
+            systems = [slot.system] if slot.system else list(dict.fromkeys(slot.systems or ()))
+            article = self.by_id[art_id] = Article(art_id, slot.headline, slot.standfirst, slot.caption,
+                                                   slot.kicker, slot.series, systems, [source])
             if key:
                 self._keys[art_id] = key
+            else:
+                self._by_ident.setdefault(ident, article)
             return
         if slot.id and key != (self._keys.get(art_id) or normalise_key(
                 identity_headline(article.headline, article.series)) + "\n" + normalise_key(article.standfirst)):
@@ -799,9 +994,13 @@ class ArticleMerger:
                 f"({article.sources[0].file}:{article.sources[0].line})", _snippet(slot.headline)))
             return
         self.merged += 1
-        for system in systems:
-            if system not in article.systems:
-                article.systems.append(system)
+        if slot.system:
+            if slot.system not in article.systems:
+                article.systems.append(slot.system)
+        else:
+            for system in slot.systems or ():
+                if system not in article.systems:
+                    article.systems.append(system)
         article.sources.append(source)
         if article.caption is None:
             article.caption = slot.caption
@@ -826,7 +1025,8 @@ def parse_paths(paths: Iterable[str | Path], config: ParseConfig | None = None, 
     directory, empty, not UTF-8, binary, page without title, CSV without the named column).
     """
     merger = ArticleMerger()
-    for parsed in iter_parsed_files(paths, config or ParseConfig(), headline_column=headline_column,
-                                    standfirst_column=standfirst_column):
-        merger.add_file(parsed)
+    with paused_gc():
+        for parsed in iter_parsed_files(paths, config or ParseConfig(), headline_column=headline_column,
+                                        standfirst_column=standfirst_column):
+            merger.add_file(parsed)
     return merger.result()

@@ -151,6 +151,64 @@ def _parse_texts(named: list[tuple[str, str]]):
     return merger.result()
 
 
+def test_same_headline_with_another_standfirst_is_another_article() -> None:
+    page = ("A ICS\n\n\nTrust fined for late accounts\n\n\nA trust was fined.\n\n\n"
+            "Trust fined for late accounts\n\n\nAnother trust was fined as well.\n\n\n"
+            "Trust fined for late accounts\n\n\nA trust was fined.\n")
+    result = _parse_texts([("a.txt", page), ("b.txt", page.replace("A ICS", "B ICS"))])
+    assert [(a.standfirst, [s.line for s in a.sources]) for a in result.articles] == [
+        ("A trust was fined.", [4, 16, 4, 16]), ("Another trust was fined as well.", [10, 10])]
+    assert [a.id for a in result.articles] == [article_id("Trust fined for late accounts", a.standfirst)
+                                               for a in result.articles]
+    assert result.counts["merged"] == 4
+
+
+def test_slots_pickle_as_constructor_arguments() -> None:
+    import pickle
+
+    from pipeline.parse import Slot
+
+    slot = Slot("p.txt", 4, 1, "Trust fined", "A trust was fined.", "cap", "Exclusive", None,
+                "Devon ICS", None, ["Devon ICS"])
+    assert slot.__reduce__() == (Slot, ("p.txt", 4, 1, "Trust fined", "A trust was fined.", "cap",
+                                        "Exclusive", None, "Devon ICS", None, ["Devon ICS"]))
+    assert pickle.loads(pickle.dumps(slot)) == slot
+
+
+def test_line_cache_does_not_change_results(seed_texts, monkeypatch) -> None:
+    from pipeline import parse
+
+    cache = parse._splitter(CFG).line_cache
+    cache.clear()
+    cold = [parse_page(text, name, CFG) for name, text in seed_texts]
+    assert len(cache) > 100
+    assert [parse_page(text, name, CFG) for name, text in seed_texts] == cold  # every line cached
+    cache.clear()
+    monkeypatch.setattr(parse, "_LINE_CACHE_MAX", 3)  # emptied again and again
+    assert [parse_page(text, name, CFG) for name, text in seed_texts] == cold
+    assert len(cache) <= 3
+
+
+def test_paused_gc_restores_the_collector() -> None:
+    import gc
+
+    from pipeline.parse import paused_gc
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        with paused_gc():
+            assert not gc.isenabled()
+            raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+
+
 # ---- layout drift: every seed page, transformed, must give the same records ------------------------
 
 
@@ -247,6 +305,21 @@ def test_html_is_stripped_and_entities_unescaped() -> None:
     assert (slots[0].caption, slots[0].headline, slots[0].standfirst) == (
         "money coins", "Trust & ICB agree £5m deal", "The trust and the board have agreed a deal worth £5m.")
     assert clean_text("b*&^%~ks a < b > c") == "b*&^%~ks a < b > c"
+
+
+def test_clean_text_keeps_printable_single_spaced_text_as_it_is() -> None:
+    # clean_text returns such text unchanged, which is right only while no whitespace but the
+    # space, and none of the invisible characters it removes, counts as printable
+    import sys
+
+    from pipeline.parse import _INVISIBLE
+
+    assert [hex(i) for i in range(sys.maxunicode + 1) if chr(i).isprintable()
+            and ((chr(i).isspace() and i != 32) or _INVISIBLE.match(chr(i)))] == []
+    text = "Trust’s £5m “deal” – in full"
+    assert clean_text(text) is text
+    assert clean_text("a\u00a0b\u200bc  d\t") == "a bc d"
+    assert clean_text(" x") == clean_text("x ") == "x"
 
 
 def test_title_only_page_is_empty_not_an_error() -> None:
