@@ -30,7 +30,7 @@ def _parse_files(paths: list[str], config: ParseConfig) -> list[Any]:
 
 def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_jobs: int) -> Any:
     """``parse.parse_paths`` with files parsed in ``n_jobs`` processes and merged in file order."""
-    from ..parse import ArticleMerger, parse_paths
+    from ..parse import ArticleMerger, parse_paths, paused_gc
 
     if n_jobs <= 1 or len(paths) < PARSE_MIN_FILES:
         return parse_paths(paths, config)
@@ -40,9 +40,10 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
     merger = ArticleMerger()
     results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
         delayed(_parse_files)(group, config) for group in groups)
-    for parsed_files in results:  # in order; a bad file raises its InputError here
-        for parsed in parsed_files:
-            merger.add_file(parsed)
+    with paused_gc():  # as in parse_paths: the merged records pile up and form no cycles
+        for parsed_files in results:  # in order; a bad file raises its InputError here
+            for parsed in parsed_files:
+                merger.add_file(parsed)
     return merger.result()
 
 
