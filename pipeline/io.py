@@ -60,7 +60,8 @@ def decode_text(data: bytes, file: str) -> str:
     Binary data (NUL bytes) and text that is not UTF-8 are refused with the line of the first
     bad byte rather than guessed at, so nothing is silently mis-decoded.
     """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if utf16:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
@@ -83,7 +84,10 @@ def decode_text(data: bytes, file: str) -> str:
                              file=file, line=1)
         raise InputError("binary data (NUL byte), not a text file", file=file,
                          line=text.count("\n", 0, nul) + 1)
-    control = _CONTROL.search(text)
+    # in UTF-8 these bytes only ever encode the control characters themselves, so deleting them
+    # from the bytes (C speed) tells whether the regex needs to look at all
+    control = _CONTROL.search(text) if utf16 or len(data.translate(None, _CONTROL_BYTES)) != len(data) \
+        else None
     if control:
         raise InputError(f"binary data (control character 0x{ord(control.group()):02x}), "
                          "not a text file", file=file, line=text.count("\n", 0, control.start()) + 1)
@@ -92,6 +96,7 @@ def decode_text(data: bytes, file: str) -> str:
 
 # C0 control characters that never occur in text (tab, newlines, VT, FF and CR are allowed).
 _CONTROL = re.compile("[\x01-\x08\x0e-\x1f]")
+_CONTROL_BYTES = bytes(range(0x01, 0x09)) + bytes(range(0x0e, 0x20))
 
 
 def _looks_utf16(data: bytes) -> bool:

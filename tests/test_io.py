@@ -93,3 +93,16 @@ def test_atomic_writes_replace_whole_file_or_nothing(tmp_path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["a.jsonl"]  # no temporary left behind
     write_text_atomic(path, "£\n")
     assert path.read_bytes() == "£\n".encode()
+
+
+@pytest.mark.parametrize("code", [*range(0x01, 0x09), *range(0x0e, 0x20)])
+def test_every_control_character_is_refused_in_utf8_and_utf16(code: int) -> None:
+    text = f"caf\u00e9 \u2019ok\u2019\nline {chr(code)} two\n"
+    for data in (text.encode("utf-8"), text.encode("utf-8-sig"), text.encode("utf-16")):
+        with pytest.raises(InputError, match=f"control character 0x{code:02x}"):
+            decode_text(data, "f.txt")
+
+
+@pytest.mark.parametrize("code", [0x09, 0x0a, 0x0b, 0x0c, 0x0d])
+def test_whitespace_controls_are_text(code: int) -> None:
+    assert decode_text(f"caf\u00e9{chr(code)}x".encode(), "f.txt") == f"caf\u00e9{chr(code)}x"
