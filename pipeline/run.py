@@ -348,6 +348,9 @@ class Prefetch:
         self.model_path = model_path
         self.classifier: Any = None
         self._thread = threading.Thread(target=self._load, name="hsj-prefetch", daemon=True)
+
+    def start(self) -> None:
+        """Begin loading (after the parse workers are forked: a thread is never forked)."""
         self._thread.start()
 
     def _load(self) -> None:
@@ -362,7 +365,8 @@ class Prefetch:
 
     def join(self) -> Any:
         """Wait for the thread (before any fork); the loaded classifier or None."""
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         return self.classifier
 
 
@@ -449,7 +453,8 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     progress.start("parse", len(inputs))
     # while worker processes parse, this one is idle: load what the later stages need
     prefetch = Prefetch(model_path) if jobs > 1 and len(inputs) >= PARSE_MIN_FILES else None
-    parsed = parse_paths_parallel(inputs, config.parse, jobs)  # in-process below 200 files
+    parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
+                                  meanwhile=prefetch.start if prefetch is not None else None)
     classifier = prefetch.join() if prefetch is not None else None
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)

@@ -226,3 +226,26 @@ def test_prefetch_during_parallel_parse_changes_nothing(pages: Path, model_path:
     run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "b")
     assert loaded[-1] is None and calls["n"] >= 2  # failed in the thread, reloaded by the stage
     assert (tmp_path / "b" / "articles.jsonl").read_bytes() == first
+
+
+def test_parallel_parse_reports_the_first_bad_file_like_serial(pages: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from pipeline.backends import processes
+    from pipeline.errors import InputError
+    from pipeline.parse import parse_paths
+
+    files = []
+    for page in sorted(pages.glob("*.txt"))[:40]:
+        files.append(Path(shutil.copy(page, tmp_path / page.name)))
+    files[25].write_bytes(b"Somerset ICS\n\nfine line\nbad \x00 byte\n")
+    files[31].write_bytes(b"\xff\xfe\x00broken")
+    monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
+    with pytest.raises(InputError) as serial:
+        parse_paths(files, load_config().parse)
+    called: list[bool] = []
+    with pytest.raises(InputError) as parallel:
+        processes.parse_paths_parallel(files, load_config().parse, n_jobs=2, meanwhile=lambda: called.append(True))
+    assert str(parallel.value) == str(serial.value) and files[25].name in str(parallel.value)
+    assert called == [True]
