@@ -6,6 +6,8 @@ import io
 import joblib
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 
 from pipeline.clean import clean_articles
@@ -112,3 +114,136 @@ def test_unfitted_transform_raises():
 
     with pytest.raises(NotFittedError):
         Vectoriser().transform(DOCS)
+
+
+# ---- the direct counting equals scikit-learn's CountVectorizer, to the bit ---------------------
+
+class _ReferenceVectoriser(Vectoriser):
+    """The vectoriser as it was built on ``CountVectorizer`` (before counting with numpy),
+    verbatim: the matrix, vocabulary and idf the fast one must reproduce exactly."""
+
+    def fit_transform(self, docs, y=None, **_):
+        import scipy.sparse as sp
+        from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+        from pipeline.vectorise import as_fields
+
+        config = self._config
+        fields = [as_fields(d) for d in getattr(docs, "docs", docs)]
+        both, heads = [(h, s) for h, s in fields], [(h,) for h, _ in fields]
+        min_df, max_df, notes = self._df_bounds(config, len(both))
+        self.notes_ = notes
+        analyzer = TokenNgrams(config.ngram_min, config.ngram_max)
+        try:
+            try:
+                self.counter_ = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df,
+                                                dtype=np.float64)
+                counts = self.counter_.fit_transform(both)
+            except ValueError:
+                self.counter_ = CountVectorizer(analyzer=analyzer, dtype=np.float64)
+                counts = self.counter_.fit_transform(both)
+                self.notes_.append("min_df/max_df pruned every term; kept all terms instead")
+        except ValueError:
+            self.counter_ = CountVectorizer(analyzer=TokenNgrams(config.ngram_min, config.ngram_max),
+                                            vocabulary=[], dtype=np.float64)
+            self.notes_.append("empty vocabulary: no text had a content word")
+            self.counter_.vocabulary_ = {}
+            self.counter_.fixed_vocabulary_ = True
+            counts = sp.csr_matrix((len(both), 0), dtype=np.float64)
+        self.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
+        weighted = self._reference_weighted(counts, heads)
+        if weighted.shape[1] == 0:
+            self.tfidf_.idf_ = np.zeros(0)
+            return weighted.tocsr()
+        return self.tfidf_.fit_transform(weighted).tocsr()
+
+    def _reference_weighted(self, counts, heads):
+        weight = float(self._config.headline_weight)
+        if weight == 1.0 or counts.shape[1] == 0:
+            return counts
+        return (counts + (weight - 1.0) * self.counter_.transform(heads)).tocsr()
+
+    def transform(self, docs):
+        import scipy.sparse as sp
+
+        from pipeline.vectorise import as_fields
+
+        fields = [as_fields(d) for d in getattr(docs, "docs", docs)]
+        both, heads = [(h, s) for h, s in fields], [(h,) for h, _ in fields]
+        if not self.counter_.vocabulary_:
+            return sp.csr_matrix((len(both), 0), dtype=np.float64)
+        weighted = self._reference_weighted(self.counter_.transform(both), heads)
+        return self.tfidf_.transform(weighted).tocsr()
+
+
+def _assert_same_matrix(got, want) -> None:
+    assert type(got) is type(want) and got.shape == want.shape and got.dtype == want.dtype
+    assert got.indices.dtype == want.indices.dtype and got.indptr.dtype == want.indptr.dtype
+    np.testing.assert_array_equal(got.indptr, want.indptr)
+    np.testing.assert_array_equal(got.indices, want.indices)  # stored order too: norms sum in it
+    np.testing.assert_array_equal(got.data.view(np.uint64), want.data.view(np.uint64))
+
+
+def _assert_same_as_reference(docs, config: VectoriseConfig, new_docs=None) -> None:
+    fast, reference = Vectoriser(config), _ReferenceVectoriser(config)
+    _assert_same_matrix(fast.fit_transform(docs), reference.fit_transform(docs))
+    assert list(fast.counter_.vocabulary_.items()) == list(reference.counter_.vocabulary_.items())
+    assert all(type(v) is int for v in fast.counter_.vocabulary_.values())
+    params, want = fast.counter_.get_params(), reference.counter_.get_params()
+    assert vars(params.pop("analyzer")) == vars(want.pop("analyzer")) and params == want
+    assert fast.counter_.fixed_vocabulary_ == reference.counter_.fixed_vocabulary_
+    np.testing.assert_array_equal(fast.tfidf_.idf_.view(np.uint64), reference.tfidf_.idf_.view(np.uint64))
+    assert fast.notes_ == reference.notes_
+    for batch in (docs, new_docs if new_docs is not None else getattr(docs, "docs", docs)[:3]):
+        _assert_same_matrix(fast.transform(batch), reference.transform(batch))
+
+
+CONFIGS = [
+    VectoriseConfig(),
+    VectoriseConfig(min_df=1, max_df=1.0),
+    VectoriseConfig(headline_weight=1),  # counts left as CountVectorizer stores them
+    VectoriseConfig(headline_weight=0, min_df=1, max_df=1.0),  # headline-only terms cancel: zeros dropped
+    VectoriseConfig(headline_weight=2.5, sublinear_tf=False),
+    VectoriseConfig(ngram_min=1, ngram_max=2, min_df=1, max_df=1.0),
+    VectoriseConfig(ngram_min=2, ngram_max=3, min_df=1),
+    VectoriseConfig(min_df=0.3, max_df=0.5),  # fractions
+    VectoriseConfig(min_df=3, max_df=2),  # max_df < min_df: sklearn refuses, all terms kept
+    VectoriseConfig(min_df=5, max_df=1.0),  # prunes every term
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=range(len(CONFIGS)))
+def test_matches_countvectorizer_on_small_corpora(config):
+    sorted_rows = [(["a", "b"], ["c"]), (["a", "c"], ["b", "c"]), (["b"], ["c", "a"])]  # canonical rows
+    for docs in (DOCS, DOCS * 3, sorted_rows, [([], [])] * 2, [(["x"], [])], []):
+        _assert_same_as_reference(docs, config, new_docs=[(["deficit", "zzz"], ["trust", "deficit"]), ([], [])])
+
+
+def test_matches_countvectorizer_on_sample_pages(sample_pages):
+    from pipeline.config import ParseConfig
+    from pipeline.parse import parse_paths
+
+    cleaned = clean_articles(list(parse_paths(sample_pages, ParseConfig()).articles), CleanConfig())
+    for config in CONFIGS[:3] + [CONFIGS[5]]:
+        _assert_same_as_reference(cleaned, config)
+
+
+def test_matches_countvectorizer_on_ag_news(ag_news_csv):
+    import csv
+
+    with open(ag_news_csv, newline="", encoding="utf-8") as handle:
+        rows = [row for _, row in zip(range(3000), csv.reader(handle))]
+    arts = [Article(id=str(i), headline=row[1], standfirst=row[2]) for i, row in enumerate(rows)]
+    cleaned = clean_articles(arts, CleanConfig())
+    _assert_same_as_reference(cleaned, VectoriseConfig())
+    _assert_same_as_reference(cleaned, VectoriseConfig(ngram_max=2))
+
+
+_WORDS = st.sampled_from(["trust", "deficit", "board", "gp", "chair", "nhs_england", "£m", "a b", "é"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(_WORDS, max_size=5), st.lists(_WORDS, max_size=5)), max_size=12),
+       st.sampled_from(CONFIGS))
+def test_matches_countvectorizer_on_generated_corpora(docs, config):
+    _assert_same_as_reference(docs, config)
