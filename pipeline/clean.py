@@ -25,10 +25,13 @@ import os
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain, compress, count, islice
+from operator import add, attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +49,26 @@ _QUOTES = str.maketrans({
     "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200b": "",
     "\u2013": " - ", "\u2014": " - ", "\u2212": "-",
 })
+_QUOTE_PAIRS = tuple((chr(k), v) for k, v in _QUOTES.items())
 _NAMED_BARE = {"quot": '"', "amp": "&", "lt": "<", "gt": ">", "apos": "'", "nbsp": " "}
 # "#39;" and "quot;" left behind when a scraper dropped the "&" of an HTML entity.
 # Scrapers often turned the "&" into a space ("Google #39;s"): that space goes with the entity.
 _BARE_NUMERIC = re.compile(r"(?:(?<=\S) )?(?<![&\w])#(x[0-9a-fA-F]{1,5}|\d{1,6});")
+_BARE_NUMERIC_CORE = re.compile(r"#(x[0-9a-fA-F]{1,5}|\d{1,6});")  # what follows its lookbehinds
+_WORD_CHAR = re.compile(r"\w")
 _BARE_NAMED = re.compile(r"(?<![&\w])(quot|amp|lt|gt|apos|nbsp);")
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b",
                   re.IGNORECASE)
-_URL_HINT = re.compile(r"://|www\.|\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b", re.IGNORECASE)
+_URL_HINT_PATTERN = r"://|www\.|\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b"
+_URL_HINT = re.compile(_URL_HINT_PATTERN, re.IGNORECASE)
+_URL_HINT_ASCII = re.compile(_URL_HINT_PATTERN)  # for lower-cased ASCII text
 # A parenthesised source credit of 1-4 capitalised words: "(Reuters)", "(AP)", "(Canadian Press)".
 _SOURCE_TAG = re.compile(r"\(\s*(?:[A-Z][\w.&'-]*\s*){1,4}\)")
 # A dateline before a dash at the start: "AP - ", "LONDON (Reuters) - ", "TORONTO, Canada -- ".
 _DATELINE = re.compile(r"^\s*(?:[A-Z][\w.&'/]*[,.]?\s+){0,5}[A-Z][\w.&'/]*\s*(?:\([^()]{1,40}\)\s*)?-{1,2}\s+")
+# What a dateline match needs somewhere: its dash followed by whitespace (hyphenated words have none).
+_DASH_SPACE = re.compile(r"-\s")
 _SPACES = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 _CAPS_PLURAL = re.compile(r"^[A-Z][A-Z&]+s$")
@@ -74,8 +84,14 @@ _SYMBOL = {v: k for k, v in _CURRENCY.items()}
 
 def normalise_chars(text: str) -> str:
     """NFKC, straight quotes, plain spaces: curly quotes and U+00A0 otherwise split words oddly."""
+    if text.isascii():  # ASCII is NFKC-stable and every _QUOTES key is non-ASCII
+        return text
     text = unicodedata.normalize("NFKC", text)
-    return text if text.isascii() else text.translate(_QUOTES)  # every _QUOTES key is non-ASCII
+    # = text.translate(_QUOTES) (no replacement holds a key), without its per-character dict lookups
+    for old, new in _QUOTE_PAIRS:
+        if old in text:
+            text = text.replace(old, new)
+    return text
 
 
 def repair_text(text: str) -> str:
@@ -83,24 +99,66 @@ def repair_text(text: str) -> str:
     breaks, URLs, wire-service source tags and datelines. Generic, not tuned to one corpus."""
     # each pattern is skipped when a character it needs is absent (same output, most texts are
     # clean and these searches are most of the clean stage's own time)
-    text = html.unescape(text)
+    if "&" in text:  # what html.unescape needs (it returns the text as it is without one)
+        text = html.unescape(text)
     if "#" in text:
-        text = _BARE_NUMERIC.sub(_bare_numeric, text)
-    if ";" in text:
+        text = _sub_bare_numeric(text)
+    if "t;" in text or "p;" in text or "s;" in text:  # every _BARE_NAMED name ends in t, p or s
         text = _BARE_NAMED.sub(lambda m: _NAMED_BARE[m.group(1)], text)
-    text = html.unescape(text)  # "&amp;lt;" style double escapes
+    if "&" in text:  # "&amp;lt;" style double escapes
+        text = html.unescape(text)
     if "<" in text:
         text = _TAG.sub(" ", text)
-    text = text.replace("\\", " ")
-    if _URL_HINT.search(text):  # what every _URL alternative needs, found far faster
+    if "\\" in text:
+        text = text.replace("\\", " ")
+    if _may_hold_url(text):
         text = _URL.sub(" ", text)
     if "(" in text:
         text = _SOURCE_TAG.sub(" ", text)
     for _ in range(2):  # "SPACE.com - TORONTO, Canada -- ..." has two
         text = text.lstrip(" -:|")
-        if "-" in text:
-            text = _DATELINE.sub("", text, count=1)
+        if "-" not in text or not _DASH_SPACE.search(text):
+            break  # no dateline now, and lstrip again would change nothing
+        before = text
+        text = _DATELINE.sub("", text, count=1)
+        if text == before:
+            break  # the second round would see the same text
     return text
+
+
+def _may_hold_url(text: str) -> bool:
+    """``_URL_HINT.search(text)``, which every ``_URL`` alternative needs. On ASCII text the
+    case-sensitive twin on the lower-cased text finds the same (lower() keeps every position and
+    word boundary there) in a third of the time of the case-insensitive scan."""
+    if text.isascii():
+        if "." not in text and ":" not in text:  # every hint holds one
+            return False
+        return _URL_HINT_ASCII.search(text.lower()) is not None
+    return _URL_HINT.search(text) is not None
+
+
+def _sub_bare_numeric(text: str) -> str:
+    """``_BARE_NUMERIC.sub(_bare_numeric, text)``, found from each "#" (that pattern opens with
+    an optional group and lookbehinds, so the regex engine tries it at every position: 7 us a
+    text). A match needs no "&" or word character before its "#", and takes along a space that
+    follows a non-space."""
+    parts: list[str] = []
+    last = 0
+    for match in _BARE_NUMERIC_CORE.finditer(text):
+        start = match.start()
+        if start:
+            before = text[start - 1]
+            if before == "&" or _WORD_CHAR.match(before):
+                continue
+            if before == " " and start >= 2 and not text[start - 2].isspace():
+                start -= 1
+        parts.append(text[last:start])
+        parts.append(_bare_numeric(match))
+        last = match.end()
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def _bare_numeric(match: re.Match[str]) -> str:
@@ -120,7 +178,7 @@ def _money_value(match: re.Match[str]) -> float:
 
 def parse_amounts(text: str | None) -> list[float]:
     """Pound amounts in a text, in order, e.g. "£1.7m and £240,000" -> [1700000.0, 240000.0]."""
-    if not text:
+    if not text or text.isascii():  # "£" is not ASCII, and NFKC leaves ASCII alone
         return []
     text = normalise_chars(text)
     if "£" not in text:
@@ -204,10 +262,25 @@ def paused_gc() -> Iterator[None]:
 # ---- the cleaner -------------------------------------------------------------------------------------
 
 _DROP = ""  # phrase output meaning "drop these words"
-# Per distinct whitespace-delimited chunk: (kept tokens, (lemma, kept) per spaCy token, positions
-# whose lemma can start a phrase). Bounded: cleared when a batch would take it past this many.
-_Chunk = tuple[tuple[str, ...], tuple[tuple[str, bool], ...], tuple[int, ...]]
+# Chunk caches (see TextCleaner._clean_chunks), bounded: cleared before a batch once they hold
+# more than this many chunks.
 _CHUNK_CACHE_SIZE = 1_000_000
+
+
+class _Memo(dict):
+    """A dict that computes a missing value on lookup (``build(key)``) and keeps it, so one C-level
+    ``map(memo.__getitem__, keys)`` both fills the cache and reads it: a million texts hold tens
+    of millions of chunks, and every extra Python-level pass over them costs seconds."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.build = build
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.build(key)
+        return value
 
 
 class TextCleaner:
@@ -266,7 +339,12 @@ class TextCleaner:
         state: dict[str, Any] = {
             "tokenizer": nlp.tokenizer, "table": table, "lemma_cache": dict(lists.lemmas),
             "stop": frozenset(w.lower() for w in STOP_WORDS) | lists.stop_words,
-            "acronyms": dict(lists.acronyms), "chunks": {},
+            "acronyms": dict(lists.acronyms), "alone": _Memo(self._new_chunk), "lemmas": {},
+            "keeps": {}, "open": {}, "crossing": _Memo(self._crossing), "units": _Memo(self._new_unit),
+            "items": _Memo(self._word_item), "plain": _Memo(self._new_plain),
+            "specials": frozenset(nlp.tokenizer.rules or ()),
+            "affixes": (nlp.tokenizer.prefix_search, nlp.tokenizer.suffix_search,
+                        nlp.tokenizer.infix_finditer),
         }
         self._state = state
         index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -303,11 +381,13 @@ class TextCleaner:
         text = normalise_chars(text)
         if self.config.repair:
             text = repair_text(text)
-        return _MONEY.sub(_money_placeholder, text)
+        if "£" in text or "$" in text or "€" in text:  # what every _MONEY match starts with
+            text = _MONEY.sub(_money_placeholder, text)
+        return text
 
     def _word_item(self, word: str) -> tuple[str, bool]:
         """(lemma or final token, kept by the filters) for one spaCy token: a pure function of
-        the token text, so it is computed once per distinct chunk and cached."""
+        the token text, so it is computed once per distinct token (``items``) and cached."""
         money = _placeholder_token(word)
         if money is not None:
             return money, True
@@ -319,30 +399,100 @@ class TextCleaner:
                     or not _LETTER.search(lemma) or lemma.startswith("'"))
         return lemma, keep
 
-    def _chunk_entry(self, words: Sequence[str]) -> _Chunk:
-        items = tuple(self._word_item(w) for w in words)
-        index = self._s["phrases"]
-        return (tuple(lemma for lemma, keep in items if keep), items,
-                tuple(j for j, (lemma, _) in enumerate(items) if lemma in index))
+    def _words(self, chunk: str) -> list[str]:
+        """spaCy's tokens of one chunk. Two shapes are settled by spaCy's own rules, checked with
+        its own patterns, without the Doc and new lexemes it would build (four in five distinct
+        chunks have them): a plain word (ASCII letters) is one token; a plain word followed by
+        one character that spaCy's suffix pattern splits off, "trust," or "board.", is two."""
+        if chunk.isascii():
+            if chunk.isalpha():
+                if self._plain(chunk):
+                    return [chunk]
+            elif len(chunk) > 1 and chunk[:-1].isalpha() and self._splits_last(chunk) \
+                    and self._plain(chunk[:-1]):
+                return [chunk[:-1], chunk[-1]]
+        return [t.text for t in self._s["tokenizer"](chunk)]
 
-    def _match_phrases(self, seq: Sequence[tuple[str, bool]], starts: Sequence[int]) -> list[str]:
+    def _plain(self, word: str) -> bool:
+        """Whether spaCy leaves ``word`` whole: no special case, and neither its prefix, suffix
+        nor infix pattern matches (then its affix loop and infix split do nothing). Cached:
+        "trust" is asked for again by "trust," and "trust."."""
+        return self._s["plain"][word]
+
+    def _new_plain(self, word: str) -> bool:
+        """:meth:`_plain`, computed."""
+        s = self._s
+        prefix, suffix, infixes = s["affixes"]
+        return word not in s["specials"] and (prefix is None or prefix(word) is None) \
+            and (suffix is None or suffix(word) is None) \
+            and (infixes is None or next(infixes(word), None) is None)
+
+    def _splits_last(self, chunk: str) -> bool:
+        """Whether spaCy's first affix step on ``chunk`` (no special case) finds no prefix and
+        exactly its last character as the suffix (itself no special case), leaving the rest."""
+        s = self._s
+        prefix, suffix, _ = s["affixes"]
+        if chunk in s["specials"] or chunk[-1] in s["specials"] or suffix is None:
+            return False
+        if prefix is not None and prefix(chunk) is not None:
+            return False
+        match = suffix(chunk)
+        return match is not None and match.start() == len(chunk) - 1 and match.end() == len(chunk)
+
+    def _new_chunk(self, chunk: str) -> tuple[str, ...]:
+        """A chunk's tokens as if it stood alone; caches its lemmas and keep flags (one per spaCy
+        token) and, in ``open``, the lemmas that would continue a phrase begun at its end when
+        they come first in the next chunk (only then can a phrase run into the next chunk)."""
+        s = self._s
+        items = list(map(s["items"].__getitem__, self._words(chunk)))
+        lemmas = tuple(lemma for lemma, _ in items)
+        keeps = tuple(keep for _, keep in items)
+        s["lemmas"][chunk], s["keeps"][chunk] = lemmas, keeps
+        index = s["phrases"]
+        starts = [j for j, lemma in enumerate(lemmas) if lemma in index]
+        need = self._continuations(lemmas, starts)
+        if need:
+            s["open"][chunk] = need
+        if starts:
+            return tuple(self._match_phrases(lemmas, keeps, starts))
+        return tuple(compress(lemmas, keeps))
+
+    def _continuations(self, lemmas: tuple[str, ...], starts: Sequence[int]) -> frozenset[str]:
+        """Next lemmas of the phrases that start in ``lemmas`` and match up to its end but are longer."""
+        index = self._s["phrases"]
+        n = len(lemmas)
+        need: set[str] = set()
+        for p in starts:
+            rest = n - p
+            for key, _ in index[lemmas[p]]:
+                if len(key) > rest and key[:rest] == lemmas[p:]:
+                    need.add(key[rest])
+        return frozenset(need)
+
+    def _crossing(self, pair: tuple[str, str]) -> bool:
+        """Whether a phrase may run from the open chunk ``pair[0]`` into ``pair[1]`` (also, to be
+        safe, when ``pair[1]`` has no token at all)."""
+        lemmas = self._s["lemmas"][pair[1]]
+        return not lemmas or lemmas[0] in self._s["open"][pair[0]]
+
+    def _match_phrases(self, lemmas: tuple[str, ...], keeps: Sequence[bool], starts: Iterable[int]) -> list[str]:
         """Join phrases (longest first) and drop stop phrases, left to right; elsewhere keep the
-        words the filters kept. Only ``starts`` (positions whose lemma begins a phrase) are tried."""
+        words the filters kept. Only ``starts`` (positions whose lemma begins a phrase, in order)
+        are tried."""
         index = self._s["phrases"]
         out: list[str] = []
-        i, n = 0, len(seq)
+        i = 0
         for p in starts:
             if p < i:  # inside a phrase already matched
                 continue
-            for key, output in index[seq[p][0]]:
-                size = len(key)
-                if p + size <= n and all(seq[p + j][0] == key[j] for j in range(1, size)):
-                    out.extend([lemma for lemma, keep in seq[i:p] if keep])
+            for key, output in index[lemmas[p]]:
+                if lemmas[p:p + len(key)] == key:
+                    out.extend(compress(lemmas[i:p], keeps[i:p]))
                     if output:
                         out.append(output)
-                    i = p + size
+                    i = p + len(key)
                     break
-        out.extend([lemma for lemma, keep in seq[i:] if keep])
+        out.extend(compress(lemmas[i:], keeps[i:]))
         return out
 
     def _clean_many(self, texts: Sequence[str]) -> list[list[str]]:
@@ -360,33 +510,70 @@ class TextCleaner:
         distinct chunk once and concatenating gives the tokens of the whole text (tested against
         whole-text tokenisation in tests/test_clean.py). News vocabulary is Zipfian: 1M texts
         hold a few hundred thousand distinct chunks.
+
+        Phrases are matched left to right over the whole text, but one can only run from a
+        chunk into the next when that chunk is "open" (a phrase starting in it matches up to its
+        end) and the next chunk begins with the lemma the phrase needs. Otherwise a text's tokens
+        are its chunks' own tokens, concatenated without any per-token work.
         """
         s = self._s
-        chunks: dict[str, _Chunk] = s["chunks"]
-        split = [self.prepare(t).split() for t in texts]
-        unseen = {c: None for parts in split for c in parts if c not in chunks}
-        if len(chunks) + len(unseen) > _CHUNK_CACHE_SIZE:
-            chunks.clear()
-            unseen = {c: None for parts in split for c in parts}
-        if unseen:
-            tokenizer = s["tokenizer"]
-            for chunk, doc in zip(unseen, tokenizer.pipe(unseen, batch_size=self.config.batch_size)):
-                chunks[chunk] = self._chunk_entry([t.text for t in doc])
+        if len(s["alone"]) > _CHUNK_CACHE_SIZE:
+            for cache in ("alone", "lemmas", "keeps", "open", "crossing", "units", "items", "plain"):
+                s[cache].clear()
+        get = s["alone"].__getitem__
+        closed = s["open"].keys().isdisjoint
+        is_open = s["open"].__contains__
+        crossing = s["crossing"].__getitem__
+        prepare = self.prepare
         out: list[list[str]] = []
-        for parts in split:
-            entries = [chunks[c] for c in parts]
-            if not any(e[2] for e in entries):
-                out.append([tok for e in entries for tok in e[0]])
-                continue
-            seq: list[tuple[str, bool]] = []
-            starts: list[int] = []
-            for kept, items, chunk_starts in entries:
-                if chunk_starts:
-                    base = len(seq)
-                    starts.extend([base + j for j in chunk_starts])
-                seq.extend(items)
-            out.append(self._match_phrases(seq, starts))
+        for text in texts:
+            parts = prepare(text).split()
+            tokens = list(chain.from_iterable(map(get, parts)))  # fills the caches first
+            if not closed(parts):
+                opened = list(map(is_open, parts))
+                # (open chunk, next chunk) pairs only: zip reuses its tuple for the others
+                pairs = compress(zip(parts, islice(parts, 1, None)), opened)
+                crossings = list(compress(compress(count(), opened), map(crossing, pairs)))
+                if crossings:
+                    tokens = self._join_units(parts, crossings)
+            out.append(tokens)
         return out
+
+    def _join_units(self, parts: Sequence[str], crossings: Iterable[int]) -> list[str]:
+        """Tokens of a text in which a phrase may run out of the chunks at ``crossings`` (in
+        order) into the next: such a chunk is joined with the chunks the phrase may run into,
+        and the unit matched as a whole (cached per unit: "integrated care boards" recurs);
+        elsewhere chunks stand alone."""
+        s = self._s
+        alone, lemmas, units, open_ = s["alone"], s["lemmas"], s["units"], s["open"]
+        out: list[str] = []
+        done, n = 0, len(parts)
+        for k in crossings:
+            if k < done:  # inside the last unit already
+                continue
+            out.extend(chain.from_iterable(map(alone.__getitem__, islice(parts, done, k))))
+            unit, unit_tokens, need = (parts[k],), alone[parts[k]], open_[parts[k]]
+            done = k + 1
+            while need and done < n:
+                first = lemmas[parts[done]]
+                if first and first[0] not in need:
+                    break
+                unit += (parts[done],)
+                unit_tokens, need = units[unit]
+                done += 1
+            out.extend(unit_tokens)
+        out.extend(chain.from_iterable(map(alone.__getitem__, islice(parts, done, None))))
+        return out
+
+    def _new_unit(self, unit: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+        """Tokens of consecutive chunks matched as one text, and the lemmas that would continue
+        a phrase begun at their end (see :meth:`_continuations`)."""
+        s = self._s
+        lemmas = tuple(chain.from_iterable(map(s["lemmas"].__getitem__, unit)))
+        keeps = tuple(chain.from_iterable(map(s["keeps"].__getitem__, unit)))
+        index = s["phrases"]
+        starts = [p for p, lemma in enumerate(lemmas) if lemma in index]
+        return tuple(self._match_phrases(lemmas, keeps, starts)), self._continuations(lemmas, starts)
 
     def iter_tokens(self, texts: Iterable[str]) -> Iterator[list[str]]:
         """Stream tokens for ``texts`` in batches (memory bounded by ``batch_size``)."""
@@ -434,7 +621,7 @@ class TextCleaner:
             else:  # too many to keep: answer from this batch only
                 local = dict(zip(todo_clean, results))
                 return [cache[t] if t in cache else local[t] for t in texts]
-        return [list(cache[t]) for t in texts]
+        return list(map(list, map(cache.__getitem__, texts)))
 
 
 def _resolve_jobs(n_jobs: int) -> int:
@@ -483,13 +670,20 @@ def headline_text(article: Article) -> str:
 def find_blurbs(articles: Sequence[Article], min_headlines: int = 2) -> frozenset[str]:
     """Normalised standfirsts that are stock blurbs: repeated under ``min_headlines`` or more
     different headlines, or belonging to a series (column/newsletter) article."""
+    return _find_blurbs(articles, [normalise_key(a.standfirst) for a in articles], min_headlines)
+
+
+def _find_blurbs(articles: Sequence[Article], keys: Sequence[str], min_headlines: int) -> frozenset[str]:
+    """:func:`find_blurbs` given each article's normalised standfirst. Headlines are only
+    normalised under a standfirst that occurs more than once (a blurb needs two headlines)."""
+    repeated = {k for k, n in Counter(keys).items() if n > 1 and k}
     seen: dict[str, set[str]] = {}
     blurbs: set[str] = set()
-    for article in articles:
-        key = normalise_key(article.standfirst)
+    for article, key in zip(articles, keys):
         if not key:
             continue
-        seen.setdefault(key, set()).add(normalise_key(headline_text(article)))
+        if key in repeated:
+            seen.setdefault(key, set()).add(normalise_key(headline_text(article)))
         if article.series:
             blurbs.add(key)
     blurbs.update(k for k, heads in seen.items() if len(heads) >= max(2, min_headlines))
@@ -553,24 +747,28 @@ def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs:
                     cleaner: TextCleaner | None) -> CleanResult:
     config = config or CleanConfig()
     cleaner = cleaner or TextCleaner(config)
-    blurbs = find_blurbs(articles, config.blurb_min_headlines)
-    heads = [headline_text(a) for a in articles]
-    stands = ["" if is_blurb(a, blurbs) else (a.standfirst or "") for a in articles]
-    distinct = len({t for t in heads + stands if t.strip()})
+    keys = [normalise_key(a.standfirst) for a in articles]  # once per article, not four times
+    blurbs = _find_blurbs(articles, keys, config.blurb_min_headlines)
+    heads = [headline_text(a) if a.kicker or a.series else (a.headline or "") for a in articles]
+    dropped = [bool(k) and (bool(a.series) or k in blurbs) for a, k in zip(articles, keys)]  # is_blurb
+    stands = ["" if d else (a.standfirst or "") for a, d in zip(articles, dropped)]
+    texts = [t for t in heads + stands if t.strip()]
     tokens = cleaner.tokens(heads + stands, n_jobs=n_jobs)
     head_tokens, stand_tokens = tokens[:len(articles)], tokens[len(articles):]
+    joined = list(map(add, head_tokens, stand_tokens))
+    for article, article_tokens, h_text, s_text in zip(articles, joined, heads, stands):
+        article.tokens = article_tokens
+        if h_text.isascii() and s_text.isascii():  # no "£" (parse_amounts would say [])
+            article.amounts = []
+        else:
+            article.amounts = list(dict.fromkeys(parse_amounts(h_text) + parse_amounts(s_text)))
     _FIELD_SPLIT.clear()
-    empty = 0
-    for article, head, stand, h_text, s_text in zip(articles, head_tokens, stand_tokens, heads, stands):
-        article.tokens = head + stand
-        article.amounts = list(dict.fromkeys(parse_amounts(h_text) + parse_amounts(s_text)))
-        _FIELD_SPLIT[article.id] = (len(head), len(article.tokens))
-        empty += not article.tokens
+    _FIELD_SPLIT.update(zip(map(attrgetter("id"), articles), zip(map(len, head_tokens), map(len, joined))))
     counts = {
-        "texts": sum(1 for t in heads + stands if t.strip()),
-        "distinct_texts": distinct,
+        "texts": len(texts),
+        "distinct_texts": len(set(texts)),
         "blurbs": len(blurbs),
-        "blurb_articles": sum(1 for a in articles if is_blurb(a, blurbs)),
-        "empty": empty,
+        "blurb_articles": sum(dropped),
+        "empty": len(joined) - sum(map(bool, joined)),
     }
     return CleanResult(head_tokens, stand_tokens, blurbs, counts)

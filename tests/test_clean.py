@@ -371,7 +371,13 @@ _TRICKY = ["£20m", "$1.5bn", "€3k", "£240,000", "U.S.", "Ky.", "can't", "don
            "GPs", "Trusts", "e-mail", "co-op", "A&E", "www.nhs.uk", "https://x.org/a?b=1", "10%",
            ":)", "(AP)", "#39;s", "&amp;", "quot;", "<b>", "--", "...", "1990s", "Mr.", "vs.", "U.K.",
            "http://localhost/x", "HTTPS://A", "BBC.co.uk", "Yahoo.COM", "a-b.net/x", "#36;", "x#39;s", "<i>", "</p>", "LONDON (Reuters) -",
-           "ＡＢＣ", "＄5", "￡3m", "ﬁnance", "integrated care board", "NHS England", "mental health", "as", "m", "it's", "o'clock"]
+           "ＡＢＣ", "＄5", "￡3m", "ﬁnance", "integrated care board", "NHS England", "mental health", "as", "m", "it's", "o'clock",
+           # phrases across chunks (joined units, three-chunk phrases, stop phrases, aliases)
+           "urgent and emergency care", "Department of Health and Social Care", "health and care", "the Integrator",
+           "a & e", "A & E", "chief exec", "per cent", "NHS England's", "integrated care boards", "Care Quality Commission",
+           "non-executive director", "secretary of state", "London Eye:", "‘integrated care’", "chief", "the", "care", "and",
+           # plain words and one split-off last character ("trust," -> "trust", ",")
+           "trust,", "board.", "Cannot,", "gonna.", "Dont", "A.", "Mr.", "NHS.", "Inc.", "St.,", "e.g.", "ok?", "word)"]
 _PIECE = st.one_of(st.sampled_from(_TRICKY), st.text(
     alphabet=st.sampled_from(list("aBzQ09.,;:!?'\"()[]-/&£$%#@_+*‘’“”–—…\u00a0\t\n\r\u2009\u3000 \\")),
     max_size=8))
@@ -383,3 +389,75 @@ _SEP = st.sampled_from([" ", "  ", "\n", "\t", "\u00a0", " \n ", "", "\r\n", "\u
 def test_fast_path_equals_reference_on_generated_text(parts):
     text = "".join(piece + sep for piece, sep in parts)
     _assert_fast_equals_reference([text, text.upper(), text.title()])
+
+
+# ---- shortcuts past spaCy and past per-token work: each equals what they replace ---------------
+
+_WORD_CASES = ["trust", "Trusts", "NHS", "cannot", "Cannot", "gonna", "Dont", "Im", "trust,", "board.", "A.",
+               "Mr.", "U.S.", "NHS.", "Inc.", "St.", "e.g.", "ok?", "ok!", "(word", "word)", "word'", 'word"',
+               "it's", "o'clock", "and/or", "well-known", "Mar.", "vs.", "Cannot,", "gonna.", "Dont.", "a.m.",
+               "US$", "km", "5km", "can't,", "x", "X.", "Xs", "ICSs.", "ICBs,", "hello:", "hello;", "hi-", "%"]
+
+
+def test_word_shortcuts_give_spacys_tokens(cleaner):
+    tokenizer = cleaner._s["tokenizer"]
+    for chunk in _WORD_CASES:
+        assert cleaner._words(chunk) == [t.text for t in tokenizer(chunk)], chunk
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aBzQxIiSsTtMm")), min_size=1, max_size=9),
+       st.sampled_from(["", *".,:;!?)'\"%-/&$"]))
+def test_word_shortcuts_on_generated_words(word, last):
+    if not _PAIR:
+        _PAIR.extend([TextCleaner(), TextCleaner()])
+    cleaner = _PAIR[0]
+    chunk = word + last
+    assert cleaner._words(chunk) == [t.text for t in cleaner._s["tokenizer"](chunk)]
+
+
+def test_sub_bare_numeric_equals_the_pattern():
+    from pipeline import clean as c
+
+    cases = ["#39;", " #39;s", "a #39;s", "x#39;s", "&#39;", "_#39;", "é#39;", "  #39;", "\u00a0#39;",
+             "#39;#40;", "#39; #40;", "#x41;", "#1234567;", "# 39;", "#39", ""]
+    for text in cases:
+        assert c._sub_bare_numeric(text) == c._BARE_NUMERIC.sub(c._bare_numeric, text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("#x39;&a1 _é\t")), max_size=20))
+def test_sub_bare_numeric_on_generated_text(text):
+    from pipeline import clean as c
+
+    assert c._sub_bare_numeric(text) == c._BARE_NUMERIC.sub(c._bare_numeric, text)
+
+
+def test_phrases_across_chunks_equal_whole_text_matching():
+    texts = ["Urgent and emergency care: the Department of Health and Social Care, chief exec and the Integrator",
+             "NHS England's integrated care boards (ICBs) and a & e; per cent of health and care staff",
+             "Integrated care integrated care boards integrated care systems integrated",
+             "The chief executive's chief; chief. Chief executives quit", "the the Integrator a & a & e"]
+    _assert_fast_equals_reference(texts + [t.lower() for t in texts] + [t.upper() for t in texts])
+
+
+def test_bounded_chunk_caches_give_the_same_tokens(monkeypatch):
+    from pipeline import clean as c
+
+    texts = [f"{h} and the Integrator, chief executive number {i}" for i, h in enumerate(HEADLINES * 3)]
+    want = TextCleaner().tokens(texts)
+    monkeypatch.setattr(c, "_CHUNK_CACHE_SIZE", 5)
+    small = TextCleaner(CleanConfig(batch_size=4))
+    assert list(small.iter_tokens(texts)) == want
+    assert len(small._s["alone"]) < 80  # cleared between batches
+
+
+def test_blurbs_need_two_different_headlines():
+    arts = [Article(id="a", headline="One", standfirst="Same  text."),
+            Article(id="b", headline="one", standfirst="same text."),  # same headline, normalised
+            Article(id="c", headline="Two", standfirst="Other text."),
+            Article(id="d", headline="Three", standfirst="OTHER text.")]
+    assert find_blurbs(arts) == frozenset({"other text."})
+    assert find_blurbs(arts, min_headlines=3) == frozenset()
+    result = clean_articles(arts, CleanConfig())
+    assert result.counts["blurb_articles"] == 2 and arts[0].tokens == ["text"] and arts[2].tokens == []
