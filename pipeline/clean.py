@@ -60,9 +60,8 @@ _BARE_NAMED = re.compile(r"(?<![&\w])(quot|amp|lt|gt|apos|nbsp);")
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^<>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b",
                   re.IGNORECASE)
-_URL_HINT_PATTERN = r"://|www\.|\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b"
-_URL_HINT = re.compile(_URL_HINT_PATTERN, re.IGNORECASE)
-_URL_HINT_ASCII = re.compile(_URL_HINT_PATTERN)  # for lower-cased ASCII text
+_URL_HINT = re.compile(r"://|www\.|\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b", re.IGNORECASE)
+_DOMAIN_HINT = re.compile(r"\.(?:com|net|org|co\.uk|org\.uk|nhs\.uk|gov\.uk)\b")  # lower-cased ASCII
 # A parenthesised source credit of 1-4 capitalised words: "(Reuters)", "(AP)", "(Canadian Press)".
 _SOURCE_TAG = re.compile(r"\(\s*(?:[A-Z][\w.&'-]*\s*){1,4}\)")
 # A dateline before a dash at the start: "AP - ", "LONDON (Reuters) - ", "TORONTO, Canada -- ".
@@ -127,13 +126,15 @@ def repair_text(text: str) -> str:
 
 
 def _may_hold_url(text: str) -> bool:
-    """``_URL_HINT.search(text)``, which every ``_URL`` alternative needs. On ASCII text the
-    case-sensitive twin on the lower-cased text finds the same (lower() keeps every position and
-    word boundary there) in a third of the time of the case-insensitive scan."""
+    """``_URL_HINT.search(text)``, which every ``_URL`` alternative needs. On ASCII text its
+    three alternatives are looked for in the lower-cased text (lower() keeps every position and
+    word boundary there), the domain one from each "." only: a quarter of the time of the
+    case-insensitive scan, which tries every position."""
     if text.isascii():
         if "." not in text and ":" not in text:  # every hint holds one
             return False
-        return _URL_HINT_ASCII.search(text.lower()) is not None
+        lower = text.lower()
+        return "://" in lower or "www." in lower or _DOMAIN_HINT.search(lower) is not None
     return _URL_HINT.search(text) is not None
 
 
