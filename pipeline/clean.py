@@ -476,7 +476,8 @@ class TextCleaner:
         lemmas = self._s["lemmas"][pair[1]]
         return not lemmas or lemmas[0] in self._s["open"][pair[0]]
 
-    def _match_phrases(self, lemmas: tuple[str, ...], keeps: Sequence[bool], starts: Iterable[int]) -> list[str]:
+    def _match_phrases(self, lemmas: tuple[str, ...], keeps: Sequence[bool],
+                       starts: Iterable[int]) -> list[str]:
         """Join phrases (longest first) and drop stop phrases, left to right; elsewhere keep the
         words the filters kept. Only ``starts`` (positions whose lemma begins a phrase, in order)
         are tried."""

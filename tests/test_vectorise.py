@@ -216,7 +216,8 @@ CONFIGS = [
 def test_matches_countvectorizer_on_small_corpora(config):
     sorted_rows = [(["a", "b"], ["c"]), (["a", "c"], ["b", "c"]), (["b"], ["c", "a"])]  # canonical rows
     for docs in (DOCS, DOCS * 3, sorted_rows, [([], [])] * 2, [(["x"], [])], []):
-        _assert_same_as_reference(docs, config, new_docs=[(["deficit", "zzz"], ["trust", "deficit"]), ([], [])])
+        new_docs = [(["deficit", "zzz"], ["trust", "deficit"]), ([], [])]
+        _assert_same_as_reference(docs, config, new_docs=new_docs)
 
 
 def test_matches_countvectorizer_on_sample_pages(sample_pages):
