@@ -27,6 +27,29 @@ def _umask() -> int:
     return mask
 
 
+def real_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """``os.path.realpath`` of each path, resolving each directory once.
+
+    ``Path.resolve`` walks every component of every file (about 0.3 s per 6,000 pages, paid
+    twice per run); a file's real path is its directory's real path plus its name unless the
+    file itself is a symlink, which one ``lstat`` tells.
+    """
+    dirs: dict[str, str] = {}
+    out: list[str] = []
+    for path in paths:
+        text = os.fspath(path)
+        head, name = os.path.split(text)
+        if name in ("", ".", ".."):
+            out.append(os.path.realpath(text))
+            continue
+        real_dir = dirs.get(head)
+        if real_dir is None:
+            real_dir = dirs[head] = os.path.realpath(head or os.curdir)
+        full = os.path.join(real_dir, name)
+        out.append(os.path.realpath(full) if os.path.islink(full) else full)
+    return out
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
+from .io import real_paths
 
 OUTPUT_FILES = ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.joblib", "run.json")
 LOCK_NAME = ".lock"
@@ -33,15 +34,15 @@ def check_output_dir(out_dir: Path, inputs: Sequence[Path], model: Path | None =
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError("output path is an existing file, not a directory", file=str(out_dir))
-    resolved = out_dir.resolve()
-    protected = [p.resolve() for p in inputs] + ([model.resolve()] if model else [])
-    for path in protected:
+    resolved = os.path.realpath(out_dir)
+    written = {os.path.join(resolved, name) for name in OUTPUT_FILES}
+    protected = list(inputs) + ([model] if model else [])
+    for path in real_paths(protected):
         if path == resolved:
             raise OutputError("output path is the same as an input", file=str(out_dir))
-        for name in OUTPUT_FILES:
-            if path == resolved / name:
-                raise OutputError(f"output would overwrite the input {path.name}; choose another --out",
-                                  file=str(path))
+        if path in written:
+            raise OutputError(f"output would overwrite the input {os.path.basename(path)}; "
+                              "choose another --out", file=path)
     return out_dir
 
 

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
+from .io import real_paths
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
                       STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
 from .records import Article, Reject
@@ -118,10 +119,9 @@ def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
             files.extend(found)
         else:
             files.append(path)  # parse names missing/unreadable files
-    seen: set[Path] = set()
+    seen: set[str] = set()
     unique = []
-    for path in files:
-        key = path.resolve()
+    for path, key in zip(files, real_paths(files)):
         if key not in seen:  # the same file twice would only produce merges
             seen.add(key)
             unique.append(path)

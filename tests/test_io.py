@@ -106,3 +106,20 @@ def test_every_control_character_is_refused_in_utf8_and_utf16(code: int) -> None
 @pytest.mark.parametrize("code", [0x09, 0x0a, 0x0b, 0x0c, 0x0d])
 def test_whitespace_controls_are_text(code: int) -> None:
     assert decode_text(f"caf\u00e9{chr(code)}x".encode(), "f.txt") == f"caf\u00e9{chr(code)}x"
+
+
+def test_real_paths_match_realpath_for_files_dirs_and_symlinks(tmp_path):
+    """The per-directory shortcut must agree with os.path.realpath, symlinks included."""
+    import os
+
+    from pipeline.io import real_paths
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("x")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "d" / "a.txt")
+    (tmp_path / "dlink").symlink_to(tmp_path / "d")
+    paths = [tmp_path / "d" / "a.txt", tmp_path / "link.txt", tmp_path / "dlink" / "a.txt",
+             tmp_path / "d" / "missing.txt", tmp_path / "d" / ".." / "link.txt", tmp_path / "d" / ".",
+             "relative.txt", tmp_path / "d"]
+    assert real_paths(paths) == [os.path.realpath(p) for p in paths]
+    assert real_paths(paths)[1] == str((tmp_path / "d" / "a.txt").resolve())

@@ -210,6 +210,13 @@ def test_output_path_checks(tmp_path: Path) -> None:
         (tmp_path / "articles.jsonl").write_text("{}\n", encoding="utf-8")
         check_output_dir(tmp_path, [tmp_path / "articles.jsonl"])
     assert check_output_dir(tmp_path / "new", [page]) == tmp_path / "new"
+    # an input reached through a symlink is still protected
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "page.txt").symlink_to(tmp_path / "articles.jsonl")
+    with pytest.raises(OutputError, match="overwrite the input articles.jsonl"):
+        check_output_dir(tmp_path, [tmp_path / "in" / "page.txt"])
+    with pytest.raises(OutputError, match="same as an input"):
+        check_output_dir(tmp_path / "in" / ".." / "in", [tmp_path / "in"])
     assert set(OUTPUT_FILES) >= {"articles.jsonl", "rejects.jsonl", "run.json", "report.html"}
 
 
