@@ -591,10 +591,10 @@ class TextCleaner:
     def tokens(self, texts: Sequence[str], n_jobs: int = 1) -> list[list[str]]:
         """Lemma tokens for each text; each distinct text cleaned once (and cached for reuse).
 
-        ``n_jobs`` > 1 (0 = all cores) spreads large inputs over worker processes that return
-        token lists only; below ``parallel_threshold`` distinct texts (by default always: each
-        worker would rebuild the chunk cache, and one process measured faster on 2 cores) it
-        runs in-process.
+        ``n_jobs`` > 1 (0 = all cores) shares ``parallel_threshold`` or more distinct texts
+        with forked children that inherit the built cleaner and return token lists only (where
+        there is no ``fork`` it runs in-process: a fresh worker pool rebuilding spaCy and the
+        chunk cache measured slower than one process on 2 cores).
         """
         with paused_gc():
             return self._tokens(texts, n_jobs)
@@ -613,9 +613,9 @@ class TextCleaner:
                 for t in todo:
                     if not t.strip():
                         cache[t] = []
-            workers = _resolve_jobs(n_jobs)
-            if workers > 1 and len(todo_clean) >= self.config.parallel_threshold:
-                results = _parallel_clean(self.config, todo_clean, workers)
+            workers = min(_resolve_jobs(n_jobs), len(todo_clean))
+            if workers > 1 and len(todo_clean) >= self.config.parallel_threshold and _can_fork():
+                results = _forked_clean(self, todo_clean, workers)
             else:
                 results = self._clean_many(todo_clean)
             if len(todo_clean) <= self.config.cache_size:
@@ -624,6 +624,12 @@ class TextCleaner:
                 local = dict(zip(todo_clean, results))
                 return [cache[t] if t in cache else local[t] for t in texts]
         return list(map(list, map(cache.__getitem__, texts)))
+
+
+def _can_fork() -> bool:
+    from .backends.forked import can_fork
+
+    return can_fork()
 
 
 def _resolve_jobs(n_jobs: int) -> int:
@@ -635,27 +641,30 @@ def _resolve_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
-@lru_cache(maxsize=4)
-def _worker_cleaner(config_json: str) -> TextCleaner:
-    """One cleaner per worker process and config (built once, reused across chunks)."""
-    return TextCleaner(CleanConfig(**json.loads(config_json)))
+def _span_starts(n: int, workers: int) -> tuple[range, int]:
+    """Chunk starts and size for sharing ``n`` items: about 8 chunks per process (each process
+    ends within a chunk of the others), at most SharedChunks.MAX_CHUNKS."""
+    from .backends.forked import SharedChunks
+
+    size = max(1, -(-n // min(SharedChunks.MAX_CHUNKS, 8 * workers)))
+    return range(0, n, size), size
 
 
-def _clean_chunk(config_json: str, texts: list[str]) -> list[list[str]]:
-    return _worker_cleaner(config_json)._clean_many(texts)
+def _forked_clean(cleaner: TextCleaner, texts: list[str], workers: int) -> list[list[str]]:
+    """Clean ``texts`` in ``workers`` processes (forked children and this one), which take
+    chunks of them as they become free; each child inherits the built cleaner and sends back
+    token lists only.
 
+    Tokens depend on the text alone (the caches only save work), so the result equals the
+    one-process result (tested). A child that fails has its chunks cleaned here instead.
+    """
+    from .backends.forked import SharedChunks
 
-def _parallel_clean(config: CleanConfig, texts: list[str], workers: int) -> list[list[str]]:
-    """Clean in worker processes; only strings go out and token lists come back (no Docs)."""
-    from dataclasses import asdict
-
-    from joblib import Parallel, delayed
-
-    config_json = json.dumps(asdict(config), sort_keys=True)
-    size = max(config.batch_size, -(-len(texts) // (workers * 4)))
-    chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
-    parts = Parallel(n_jobs=workers, backend="loky")(delayed(_clean_chunk)(config_json, c) for c in chunks)
-    return [tokens for part in parts for tokens in part]
+    cleaner._s  # noqa: B018 - build spaCy and the lists once, before forking, for every child
+    starts, size = _span_starts(len(texts), workers)
+    shared = SharedChunks(len(starts), lambda i: cleaner._clean_many(texts[starts[i]:starts[i] + size]),
+                          children=workers - 1)
+    return [tokens for part in shared.results() for tokens in part]
 
 
 # ---- articles ------------------------------------------------------------------------------------------
@@ -751,21 +760,20 @@ def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs:
     cleaner = cleaner or TextCleaner(config)
     keys = [normalise_key(a.standfirst) for a in articles]  # once per article, not four times
     blurbs = _find_blurbs(articles, keys, config.blurb_min_headlines)
-    heads = [headline_text(a) if a.kicker or a.series else (a.headline or "") for a in articles]
     dropped = [bool(k) and (bool(a.series) or k in blurbs) for a, k in zip(articles, keys)]  # is_blurb
-    stands = ["" if d else (a.standfirst or "") for a, d in zip(articles, dropped)]
-    texts = [t for t in heads + stands if t.strip()]
-    tokens = cleaner.tokens(heads + stands, n_jobs=n_jobs)
-    head_tokens, stand_tokens = tokens[:len(articles)], tokens[len(articles):]
+    workers = min(_resolve_jobs(n_jobs), len(articles))
+    if workers > 1 and 2 * len(articles) >= config.parallel_threshold and _can_fork():
+        head_tokens, stand_tokens, amounts, heads, stands = _forked_spans(cleaner, articles, dropped, workers)
+    else:
+        heads, stands = _field_texts(articles, dropped)
+        head_tokens, stand_tokens, amounts = _clean_fields(cleaner, heads, stands)
     joined = list(map(add, head_tokens, stand_tokens))
-    for article, article_tokens, h_text, s_text in zip(articles, joined, heads, stands):
+    for article, article_tokens, article_amounts in zip(articles, joined, amounts):
         article.tokens = article_tokens
-        if h_text.isascii() and s_text.isascii():  # no "£" (parse_amounts would say [])
-            article.amounts = []
-        else:
-            article.amounts = list(dict.fromkeys(parse_amounts(h_text) + parse_amounts(s_text)))
+        article.amounts = article_amounts
     _FIELD_SPLIT.clear()
     _FIELD_SPLIT.update(zip(map(attrgetter("id"), articles), zip(map(len, head_tokens), map(len, joined))))
+    texts = [t for t in heads + stands if t.strip()]
     counts = {
         "texts": len(texts),
         "distinct_texts": len(set(texts)),
@@ -774,3 +782,51 @@ def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs:
         "empty": len(joined) - sum(map(bool, joined)),
     }
     return CleanResult(head_tokens, stand_tokens, blurbs, counts)
+
+
+def _field_texts(articles: Sequence[Article], dropped: Sequence[bool]) -> tuple[list[str], list[str]]:
+    """The texts cleaned per article: headline without kicker/series, standfirst unless a blurb."""
+    heads = [headline_text(a) if a.kicker or a.series else (a.headline or "") for a in articles]
+    stands = ["" if d else (a.standfirst or "") for a, d in zip(articles, dropped)]
+    return heads, stands
+
+
+def _clean_fields(cleaner: TextCleaner, heads: list[str], stands: list[str]
+                  ) -> tuple[list[list[str]], list[list[str]], list[list[float]]]:
+    """Headline tokens, standfirst tokens and amounts (pounds, headline first) per article."""
+    tokens = cleaner.tokens(heads + stands)
+    amounts = [[] if h.isascii() and s.isascii()  # no "£" (parse_amounts would say [])
+               else list(dict.fromkeys(parse_amounts(h) + parse_amounts(s))) for h, s in zip(heads, stands)]
+    return tokens[:len(heads)], tokens[len(heads):], amounts
+
+
+def _forked_spans(cleaner: TextCleaner, articles: list[Article], dropped: list[bool], workers: int
+                  ) -> tuple[list[list[str]], list[list[str]], list[list[float]], list[str], list[str]]:
+    """:func:`_clean_fields` over spans of articles shared between forked children and this
+    process (:class:`SharedChunks`): each child inherits the built cleaner, the articles and
+    the blurb flags, and sends back tokens and amounts only. Meanwhile this process lists the
+    texts for the counts, then takes the spans still left. A text in two spans is cleaned in
+    both, to the same tokens (they depend on the text alone; tested)."""
+    from .backends.forked import SharedChunks
+
+    cleaner._s  # noqa: B018 - build spaCy and the lists once, before forking, for every child
+    starts, size = _span_starts(len(articles), workers)
+
+    def span(i: int) -> tuple[list[list[str]], list[list[str]], list[list[float]]]:
+        part = slice(starts[i], starts[i] + size)
+        return _clean_fields(cleaner, *_field_texts(articles[part], dropped[part]))
+
+    shared = SharedChunks(len(starts), span, children=workers - 1)
+    try:
+        heads, stands = _field_texts(articles, dropped)
+    except BaseException:
+        shared.cancel()
+        raise
+    head_tokens: list[list[str]] = []
+    stand_tokens: list[list[str]] = []
+    amounts: list[list[float]] = []
+    for h, s, a in shared.results():
+        head_tokens += h
+        stand_tokens += s
+        amounts += a
+    return head_tokens, stand_tokens, amounts, heads, stands

@@ -49,7 +49,7 @@ class CleanConfig:
     repair: bool = True
     min_token_length: int = 2
     blurb_min_headlines: int = 2
-    parallel_threshold: int = 10_000_000
+    parallel_threshold: int = 20_000
     cache_size: int = 500000
 
 

@@ -67,6 +67,9 @@ class Slot:
     system: str | None = None
     id: str | None = None
     systems: list[str] | None = None  # JSONL records may carry their own list
+    # the id derived from the texts when ``id`` is None, if already computed (by a parse worker,
+    # so the merge in the main process need not hash every slot): see with_derived_ids
+    derived_id: str | None = None
 
     def __reduce__(self) -> tuple[type[Slot], tuple[Any, ...]]:
         """Pickle as constructor arguments: worker processes send back every slot they read, and
@@ -914,6 +917,15 @@ def parse_file(path: str | Path, config: ParseConfig, *, headline_column: str | 
                       headline_column=headline_column, standfirst_column=standfirst_column)
 
 
+def with_derived_ids(parsed: FileParse) -> FileParse:
+    """Fill ``derived_id`` on the slots without an id: what the merge would compute, done where
+    the file was parsed (in a worker process, in parallel) instead of in the merging process."""
+    for slot in parsed.slots:
+        if not slot.id:
+            slot.derived_id = article_id(identity_headline(slot.headline, slot.series), slot.standfirst)
+    return parsed
+
+
 def iter_parsed_files(paths: Iterable[str | Path], config: ParseConfig, *,
                       headline_column: str | None = None, standfirst_column: str | None = None
                       ) -> Iterator[FileParse]:
@@ -971,9 +983,11 @@ class ArticleMerger:
             art_id = slot.id
             key = normalise_key(ident) + "\n" + normalise_key(slot.standfirst)
         else:  # the same texts again (a merge) have the same id: no need to hash them again
-            known = self._by_ident.get(ident)
-            art_id = known.id if known is not None and known.standfirst == slot.standfirst \
-                else article_id(ident, slot.standfirst)
+            art_id = slot.derived_id
+            if art_id is None:
+                known = self._by_ident.get(ident)
+                art_id = known.id if known is not None and known.standfirst == slot.standfirst \
+                    else article_id(ident, slot.standfirst)
             key = ""
         source = Source(slot.file, slot.line, slot.position)
         article = self.by_id.get(art_id)

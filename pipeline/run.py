@@ -20,10 +20,11 @@ cheap; the stages themselves never print or touch files.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -235,6 +236,25 @@ def _jobs(n_jobs: int | None, config: Config) -> int:
     return jobs if jobs > 0 else (os.cpu_count() or 1)
 
 
+@contextlib.contextmanager
+def _gc_freezer() -> Iterator[Callable[[], None]]:
+    """Yield a function that moves every object alive now out of the collector's reach.
+
+    Why: a run keeps millions of long-lived objects (articles, tokens, arrays); each full
+    collection walks all of them (0.5 s at 100k articles, several times per run) to find nothing,
+    since the records form no cycles, and in a forked child that walk also copies every page it
+    inherited. ``run`` freezes after parse and after clean; everything is unfrozen on exit. A
+    caller that froze objects itself is left alone (nothing is frozen or unfrozen then).
+    """
+    if gc.get_freeze_count():
+        yield lambda: None
+        return
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()
+
+
 def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = None,
         out_dir: str | Path | None = None, model: str | Path | None = None,
         progress: Progress | None = None, n_jobs: int | None = None) -> RunResult:
@@ -269,7 +289,8 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
-        result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config))
+        with _gc_freezer() as freeze:
+            result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config), freeze)
         if out is not None:
             result.manifest["recovered"] = tidied
             t0 = time.perf_counter()
@@ -337,37 +358,32 @@ def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: A
 
 
 class Prefetch:
-    """Imports the heavy libraries and loads the classifier in a thread while worker processes
-    parse: the main process only waits for them then, and otherwise pays ~2 s of imports later,
-    on the critical path (and a forked tagger inherits what was loaded). A failure is kept
-    quiet here: the stage that needs the thing then loads it itself and reports any error."""
+    """Imports the heavy libraries, builds the text cleaner and loads the classifier while forked
+    children parse: otherwise the main process pays ~2 s of it later, on the critical path (and
+    forked children of later stages inherit what was loaded). It runs in the main thread (no
+    thread is ever forked), before this process joins the parsing. A failure is kept quiet
+    here: the stage that needs the thing then builds or loads it itself and reports any error."""
 
-    def __init__(self, model_path: Path) -> None:
-        import threading
-
+    def __init__(self, model_path: Path, config: Config) -> None:
         self.model_path = model_path
+        self.config = config
         self.classifier: Any = None
-        self._thread = threading.Thread(target=self._load, name="hsj-prefetch", daemon=True)
+        self.cleaner: Any = None
 
-    def start(self) -> None:
-        """Begin loading (after the parse workers are forked: a thread is never forked)."""
-        self._thread.start()
-
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Load everything now (``parse_paths_parallel`` calls it once its children run)."""
         try:
-            import spacy  # noqa: F401 - warm imports
-            from . import cluster, vectorise  # noqa: F401
+            from . import cluster, vectorise  # noqa: F401 - warm imports
+            from .clean import TextCleaner
+
+            cleaner = TextCleaner(self.config.clean)
+            cleaner._s  # noqa: B018 - spaCy's tokenizer and the lemma and domain tables
+            self.cleaner = cleaner
             from .tag import load_classifier
 
             self.classifier = load_classifier(self.model_path)
-        except BaseException:  # noqa: BLE001 - reloaded (and reported) by the tag stage
-            self.classifier = None
-
-    def join(self) -> Any:
-        """Wait for the thread (before any fork); the loaded classifier or None."""
-        if self._thread.ident is not None:
-            self._thread.join()
-        return self.classifier
+        except BaseException:  # noqa: BLE001 - rebuilt (and reported) by the stage that needs it
+            pass
 
 
 def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path: Path, jobs: int,
@@ -392,74 +408,91 @@ def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path:
     return tag_counts
 
 
-def _tag_in_child(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
-                  classifier: Any = None) -> tuple[list[tuple[Any, ...]], dict[str, Any], float]:
-    """The child's side of the forked tagger: tag its copy, return the tag fields and counts."""
-    t0 = time.perf_counter()
-    counts = tag_stage(articles, cleaned, config, model_path, 1, _NoProgress(), classifier)
-    fields = [(a.category, a.confidence, a.uncertain, a.scores) for a in articles]
-    return fields, counts, time.perf_counter() - t0
+def _tag_fields(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
+                classifier: Any, begin: int, end: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    """Tag ``articles[begin:end]`` in this process; their four tag fields and the counts."""
+    from .backends.processes import tag_articles_parallel
+    from .tag import known_from_clean
+
+    chunk = articles[begin:end]
+    known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
+    counts = tag_articles_parallel(chunk, classifier, model_path, config.tag, 1, known=known)
+    return [(a.category, a.confidence, a.uncertain, a.scores) for a in chunk], counts
 
 
 def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
                    jobs: int, classifier: Any = None) -> Any:
-    """Fork the tagger when there is a second core and enough articles for it to pay, else None.
+    """Start tagging in ``jobs - 1`` forked children when that pays (else None): they take chunks
+    of articles while this process vectorises and clusters, then this process takes the
+    chunks still left (:func:`_finish_tagging`), so neither side waits for the other.
 
-    The child inherits the articles and the clean stage's tokens (copy-on-write) and sends back
-    only the four tag fields per article; meanwhile this process vectorises and clusters.
+    Children inherit the articles, the classifier and the clean stage's tokens (copy-on-write)
+    and send back only the four tag fields per article.
     """
-    from .backends.forked import Forked, can_fork
+    from .backends.forked import SharedChunks, can_fork
+    from .tag import load_classifier
 
     if jobs <= 1 or len(articles) < config.run.overlap_min_articles or not can_fork():
         return None
-    return Forked(lambda: _tag_in_child(articles, cleaned, config, model_path, classifier))
+    classifier = classifier if classifier is not None else load_classifier(model_path)
+    size = max(TAG_CHUNK, -(-len(articles) // SharedChunks.MAX_CHUNKS))
+    starts = range(0, len(articles), size)
+    return SharedChunks(len(starts), lambda i: _tag_fields(
+        articles, cleaned, config, model_path, classifier, starts[i], starts[i] + size), children=jobs - 1)
 
 
 def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: Config,
                     model_path: Path, jobs: int, progress: Any, notes: list[str],
-                    classifier: Any = None) -> tuple[dict[str, Any], float]:
-    """Collect the forked tagger's results into the articles, or tag here (no child, or it failed)."""
-    from .backends.forked import ForkFailed
-
-    if tagger is not None:
-        try:
-            fields, tag_counts, seconds = tagger.result()
-        except ForkFailed:
-            notes.append("tag: the forked tagger failed; tagged in the main process instead")
-        else:
-            for article, (category, confidence, uncertain, scores) in zip(articles, fields, strict=True):
-                article.category = category
-                article.confidence = confidence
-                article.uncertain = uncertain
-                article.scores = scores
-            progress.advance("tag", len(articles))
-            return tag_counts, seconds
-    t0 = time.perf_counter()
-    tag_counts = tag_stage(articles, cleaned, config, model_path, jobs, progress, classifier)
-    return tag_counts, time.perf_counter() - t0
+                    classifier: Any = None) -> dict[str, Any]:
+    """Tag the chunks the children have not taken and gather theirs into the articles (or tag
+    everything here when no child was started); the summed counts, in chunk order."""
+    if tagger is None:
+        return tag_stage(articles, cleaned, config, model_path, jobs, progress, classifier)
+    tag_counts: dict[str, Any] = {}
+    position = 0
+    for fields, counts in tagger.results():
+        for article, (category, confidence, uncertain, scores) in zip(
+                articles[position:position + len(fields)], fields, strict=True):
+            article.category = category
+            article.confidence = confidence
+            article.uncertain = uncertain
+            article.scores = scores
+        position += len(fields)
+        _add_counts(tag_counts, counts)
+    if position != len(articles):
+        raise RuntimeError(f"tagged {position} of {len(articles)} articles")  # a bug, not user error
+    notes.extend(f"tag: a forked tagger failed, its share was tagged in the main process: {failure}"
+                 for failure in tagger.failures)
+    progress.advance("tag", len(articles))
+    return tag_counts
 
 
 def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Progress,
-                jobs: int) -> RunResult:
+                jobs: int, freeze: Callable[[], None] = lambda: None) -> RunResult:
     started = _now()
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
     described = _describe_inputs(inputs) if all(p.is_file() for p in inputs) else None
 
     # parse --------------------------------------------------------------------------------------
-    from .backends.processes import PARSE_MIN_FILES, parse_paths_parallel
+    from .backends.processes import parse_paths_parallel
+    from .parse import paused_gc
 
     t0 = time.perf_counter()
     progress.start("parse", len(inputs))
     # while worker processes parse, this one is idle: load what the later stages need
-    prefetch = Prefetch(model_path) if jobs > 1 and len(inputs) >= PARSE_MIN_FILES else None
-    parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
-                                  meanwhile=prefetch.start if prefetch is not None else None)
-    classifier = prefetch.join() if prefetch is not None else None
+    prefetch = Prefetch(model_path, config)
+    # the collector paused during the prefetch too: its imports and unpickling allocate enough
+    # to trigger full passes over the parsed records, which made it ~40% slower
+    with paused_gc():
+        parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
+                                      meanwhile=prefetch.load if jobs > 1 else None)
+    classifier = prefetch.classifier
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)
     counts["parse"] = _counts_of(parsed)
     progress.advance("parse", len(inputs))
+    freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
     timings["parse"] = time.perf_counter() - t0
     progress.finish("parse", timings["parse"])
     if described is None:  # parse accepted them, so they are readable now
@@ -475,10 +508,11 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
 
         t0 = time.perf_counter()
         progress.start("clean", len(articles))
-        cleaned = clean_articles(articles, config.clean, n_jobs=jobs)
+        cleaned = clean_articles(articles, config.clean, n_jobs=jobs, cleaner=prefetch.cleaner)
         counts["clean"] = {"articles": len(articles), **_counts_of(cleaned)}
         rejects.extend(getattr(cleaned, "rejects", None) or [])
         progress.advance("clean", len(articles))
+        freeze()  # and the tokens
         timings["clean"] = time.perf_counter() - t0
         progress.finish("clean", timings["clean"])
 
@@ -511,12 +545,13 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
-        tag_counts, tag_seconds = _finish_tagging(tagger, articles, cleaned, config, model_path, jobs,
-                                                  progress, notes, classifier)
+        tag_counts = _finish_tagging(tagger, articles, cleaned, config, model_path, jobs,
+                                     progress, notes, classifier)
         counts["tag"] = {"articles": len(articles), **tag_counts}
-        timings["tag"] = tag_seconds
-        if tagger is not None:  # what the parent waited for the child after clustering
-            timings["tag_wait"] = time.perf_counter() - t0
+        # with children, only what is left after clustering: the rest ran alongside it
+        timings["tag"] = time.perf_counter() - t0
+        if tagger is not None:
+            timings["tag_wait"] = timings["tag"]  # marks the overlap (benchmarks/run_scale.py)
         progress.finish("tag", timings["tag"])
     else:
         for stage in STAGES[1:]:

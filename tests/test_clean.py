@@ -159,11 +159,39 @@ def test_returned_lists_are_copies(cleaner):
     assert cleaner.tokens(["Trust deficit"])[0] == ["trust", "deficit"]
 
 
-def test_parallel_path_matches_serial():
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_parallel_path_matches_serial(jobs, monkeypatch):
+    import pipeline.clean as clean_module
+
     texts = [f"{h} number {i}" for i, h in enumerate(HEADLINES * 8)]
     serial = TextCleaner().tokens(texts)
-    parallel = TextCleaner(CleanConfig(parallel_threshold=2, batch_size=5)).tokens(texts, n_jobs=2)
+    shares = []
+    real = clean_module._forked_clean
+    monkeypatch.setattr(clean_module, "_forked_clean",
+                        lambda c, t, w: shares.append((len(t), w)) or real(c, t, w))
+    parallel = TextCleaner(CleanConfig(parallel_threshold=2, batch_size=5)).tokens(texts, n_jobs=jobs)
     assert parallel == serial
+    assert shares == [(len(set(texts)), jobs)]  # the forked path ran, over the distinct texts
+
+
+def test_parallel_path_redoes_a_failed_child_here(monkeypatch):
+    from pipeline.backends import forked
+
+    def fail(self):
+        self.cancel()
+        raise forked.ForkFailed("child process died")
+
+    monkeypatch.setattr(forked.Forked, "result", fail)
+    texts = [f"{h} number {i}" for i, h in enumerate(HEADLINES * 4)]
+    assert TextCleaner(CleanConfig(parallel_threshold=2)).tokens(texts, n_jobs=2) == TextCleaner().tokens(texts)
+
+
+def test_below_the_threshold_no_child_is_forked(monkeypatch):
+    import pipeline.clean as clean_module
+
+    monkeypatch.setattr(clean_module, "_forked_clean", lambda *a: pytest.fail("forked below threshold"))
+    texts = [f"{h} {i}" for i, h in enumerate(HEADLINES)]
+    assert TextCleaner(CleanConfig(parallel_threshold=10**6)).tokens(texts, n_jobs=2) == TextCleaner().tokens(texts)
 
 
 def test_iter_tokens_streams_in_batches():
@@ -243,6 +271,31 @@ def test_clean_articles_on_sample_pages(sample_pages):
     assert clover and all("clover" not in a.tokens and "insight" not in a.tokens for a in clover)
     claw = next(a for a in arts if a.headline.startswith("NHSE begins to claw back"))
     assert claw.amounts == [2e7] and "£m" in claw.tokens and "exclusive" not in claw.tokens
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_clean_articles_shared_between_processes_equals_one_process(sample_pages, jobs, monkeypatch):
+    """Spans of articles cleaned in forked children and here give the one-process tokens,
+    amounts, field split and counts (blurbs are found over the whole corpus first)."""
+    import copy
+
+    import pipeline.clean as clean_module
+    from pipeline.config import ParseConfig
+    from pipeline.parse import parse_paths
+
+    arts = list(parse_paths(sample_pages, ParseConfig()).articles) + _articles()
+    serial_arts = copy.deepcopy(arts)
+    serial = clean_articles(serial_arts, CleanConfig(), n_jobs=1)
+    serial_split = [split_tokens(a) for a in serial_arts]
+    spans = []
+    real = clean_module._forked_spans
+    monkeypatch.setattr(clean_module, "_forked_spans", lambda *a: spans.append(a[-1]) or real(*a))
+    shared = clean_articles(arts, CleanConfig(parallel_threshold=2), n_jobs=jobs)
+    assert spans == [jobs]  # the shared path ran
+    assert [(a.tokens, a.amounts) for a in arts] == [(a.tokens, a.amounts) for a in serial_arts]
+    assert shared.docs == serial.docs and shared.counts == serial.counts and shared.blurbs == serial.blurbs
+    assert [split_tokens(a) for a in arts] == serial_split
+    assert any(a.amounts for a in arts) and shared.counts["blurb_articles"] > 0
 
 
 def test_frozen_cleaner_ignores_later_list_edits(tmp_path) -> None:

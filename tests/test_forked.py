@@ -53,3 +53,80 @@ def test_result_collected_once_and_cancel_reaps_the_child() -> None:
     sleeper.cancel()
     with pytest.raises(ProcessLookupError):
         os.kill(sleeper.pid, 0)  # reaped: no zombie left behind
+
+
+# ---- SharedChunks --------------------------------------------------------------------------------
+
+from pipeline.backends.forked import SharedChunks  # noqa: E402
+
+
+@pytest.mark.parametrize("children", [0, 1, 3])
+def test_shared_chunks_give_every_result_in_order(children: int) -> None:
+    shared = SharedChunks(40, lambda i: (i * i, os.getpid()), children=children)
+    results = shared.results()
+    assert [value for value, _ in results] == [i * i for i in range(40)]
+    if children == 0:
+        assert {pid for _, pid in results} == {os.getpid()}
+
+
+def test_shared_chunks_are_shared_between_processes() -> None:
+    import time
+
+    def slow(i: int) -> int:
+        time.sleep(0.02)
+        return os.getpid()
+
+    shared = SharedChunks(60, slow, children=1)
+    time.sleep(0.2)  # the child starts first; this process then takes the rest
+    pids = shared.results()
+    assert len(set(pids)) == 2 and os.getpid() in pids
+
+
+def test_shared_chunks_redo_the_chunks_of_a_failed_child() -> None:
+    parent = os.getpid()
+
+    def work(i: int) -> int:
+        if os.getpid() != parent and i == 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # the child dies holding chunk 3 (and others)
+        return i + 100
+
+    assert SharedChunks(30, work, children=2).results() == [i + 100 for i in range(30)]
+
+
+def test_shared_chunks_raise_a_real_error_here_and_leave_no_child() -> None:
+    import time
+
+    def work(i: int) -> int:
+        if i == 5:
+            raise ValueError("bad chunk 5")
+        time.sleep(0.01)
+        return i
+
+    shared = SharedChunks(20, work, children=1)
+    with pytest.raises(ValueError, match="bad chunk 5"):
+        shared.results()
+    for child in shared._children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child.pid, 0)
+
+
+def test_shared_chunks_limits() -> None:
+    assert SharedChunks(0, lambda i: i, children=2).results() == []
+    with pytest.raises(ValueError):
+        SharedChunks(256, lambda i: i)
+
+
+def test_shared_chunks_raise_the_first_error_in_chunk_order() -> None:
+    """Chunk 3 fails in whichever process takes it and chunk 30 fails too: the error raised is
+    chunk 3's, as one process working in order would raise, however the chunks were shared."""
+    import time
+
+    def work(i: int) -> int:
+        time.sleep(0.002)
+        if i in (3, 30):
+            raise ValueError(f"bad chunk {i}")
+        return i
+
+    for _ in range(5):
+        with pytest.raises(ValueError, match="bad chunk 3$"):
+            SharedChunks(40, work, children=1).results()

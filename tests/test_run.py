@@ -158,3 +158,22 @@ def test_same_input_gives_byte_identical_articles(model_path: Path, tmp_path: Pa
     run(out_dir=tmp_path / "again", model=model_path, n_jobs=1)
     assert (tmp_path / "again" / "articles.jsonl").read_bytes() == (first / "articles.jsonl").read_bytes()
     assert (tmp_path / "again" / "rejects.jsonl").read_bytes() == (first / "rejects.jsonl").read_bytes()
+
+
+def test_run_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """The run freezes its long-lived records during the job and unfreezes them afterwards; a
+    caller's own frozen objects stay frozen and nothing else is changed."""
+    import gc
+
+    from pipeline import run
+
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    run(n_jobs=1)
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        run(n_jobs=1)
+        assert gc.get_freeze_count() >= frozen * 0.9  # not unfrozen by the run
+    finally:
+        gc.unfreeze()

@@ -7,6 +7,7 @@ they claim.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -178,13 +179,19 @@ def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path
     if not can_fork():
         pytest.skip("fork is Linux-only here")
 
-    def broken(*args: object) -> None:
-        raise MemoryError("child ran out of memory")
+    parent = os.getpid()
+    real = run_module._tag_fields
 
-    monkeypatch.setattr(run_module, "_tag_in_child", broken)  # inherited by the fork
+    def broken(*args: object) -> object:
+        if os.getpid() != parent:
+            raise MemoryError("child ran out of memory")
+        return real(*args)
+
+    monkeypatch.setattr(run_module, "_tag_fields", broken)  # inherited by the fork
+    monkeypatch.setattr(run_module, "TAG_CHUNK", 1)  # many chunks: the child surely takes one
     config = load_config(None, ["run.overlap_min_articles=0"])
     again = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
-    assert any("forked tagger failed" in n for n in again.manifest["notes"])
+    assert any("forked tagger failed" in n and "MemoryError" in n for n in again.manifest["notes"])
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
 
@@ -201,13 +208,13 @@ def test_prefetch_during_parallel_parse_changes_nothing(pages: Path, model_path:
     run_module = importlib.import_module("pipeline.run")
     monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
     loaded: list[object] = []
-    real = run_module.Prefetch.join
+    real = run_module.Prefetch.load
 
-    def spy(self: object) -> object:
-        loaded.append(real(self))
-        return loaded[-1]
+    def spy(self: object) -> None:
+        real(self)
+        loaded.append(self.classifier)  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(run_module.Prefetch, "join", spy)
+    monkeypatch.setattr(run_module.Prefetch, "load", spy)
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "a")
     assert loaded and loaded[-1] is not None  # the prefetch did load the classifier
@@ -224,7 +231,7 @@ def test_prefetch_during_parallel_parse_changes_nothing(pages: Path, model_path:
 
     monkeypatch.setattr(tag, "load_classifier", fail_once)
     run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "b")
-    assert loaded[-1] is None and calls["n"] >= 2  # failed in the thread, reloaded by the stage
+    assert loaded[-1] is None and calls["n"] >= 2  # failed in the prefetch, reloaded by the stage
     assert (tmp_path / "b" / "articles.jsonl").read_bytes() == first
 
 

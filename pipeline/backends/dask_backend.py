@@ -337,8 +337,10 @@ def _tag(client: Any, articles: list[Article], model_path: Path, config: Config,
 # ---- the job -----------------------------------------------------------------------------------------
 
 
-def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Any, jobs: int) -> Any:
-    """The Dask counterpart of ``pipeline.run._run_stages``: same RunResult, counts and manifest."""
+def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Any, jobs: int,
+               freeze: Any = None) -> Any:
+    """The Dask counterpart of ``pipeline.run._run_stages``: same RunResult, counts and manifest.
+    (``freeze`` is accepted for the same call; the records live on the workers here.)"""
     import sys
 
     import pipeline.run  # noqa: F401  (the module; ``pipeline.run`` the attribute is the function)

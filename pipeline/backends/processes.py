@@ -23,24 +23,25 @@ CHUNKS_PER_WORKER = 4
 
 
 def _parse_files(paths: list[str], config: ParseConfig) -> list[Any]:
-    from ..parse import parse_file
+    from ..parse import parse_file, with_derived_ids
 
-    return [parse_file(path, config) for path in paths]
+    return [with_derived_ids(parse_file(path, config)) for path in paths]
 
 
 def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_jobs: int,
                          meanwhile: Callable[[], Any] | None = None) -> Any:
     """``parse.parse_paths`` with files parsed in ``n_jobs`` processes and merged in file order.
 
-    Where ``fork`` exists the workers are forked children, one contiguous group of files each
-    (no interpreter start-up, unlike a process pool: at 100k articles that start-up made two
-    workers slower than one process); a group whose child failed is parsed again here, so a bad
-    file raises its usual InputError, the first one in file order. ``meanwhile`` is called once
-    the workers are running (``run`` loads the classifier then; never before a fork, so no
-    thread is ever forked).
+    Where ``fork`` exists, ``n_jobs - 1`` forked children start on chunks of files at once (no
+    interpreter start-up, unlike a process pool: at 100k articles that start-up made two
+    workers slower than one process); this process first calls ``meanwhile`` (``run`` loads
+    spaCy, scikit-learn and the classifier then; never before a fork, so no thread is ever
+    forked), then takes the chunks still left (:class:`SharedChunks`), so a slow load and
+    the parsing overlap without either waiting for the other. A chunk whose child failed is
+    parsed again here, so a bad file raises its usual InputError, the first one in file order.
     """
     from ..parse import ArticleMerger, parse_paths, paused_gc
-    from .forked import Forked, ForkFailed, can_fork
+    from .forked import SharedChunks, can_fork
 
     if n_jobs <= 1 or len(paths) < PARSE_MIN_FILES:
         if meanwhile is not None:
@@ -48,22 +49,21 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
         return parse_paths(paths, config)
     merger = ArticleMerger()
     if can_fork():
-        groups = split_even([str(p) for p in paths], n_jobs)
-        children = [Forked(partial(_parse_files, group, config)) for group in groups]
-        if meanwhile is not None:
-            meanwhile()
-        try:
-            with paused_gc():  # as in parse_paths: the merged records pile up and form no cycles
-                for group, child in zip(groups, children):
-                    try:
-                        parsed_files = child.result()
-                    except ForkFailed:
-                        parsed_files = _parse_files(group, config)  # a bad file raises here
-                    for parsed in parsed_files:
-                        merger.add_file(parsed)
-        finally:
-            for child in children:
-                child.cancel()  # reap any child left behind by an error (no-op once collected)
+        names = [str(p) for p in paths]
+        size = -(-len(names) // SharedChunks.MAX_CHUNKS)
+        starts = range(0, len(names), size)
+        with paused_gc():  # as in parse_paths: the merged records pile up and form no cycles
+            shared = SharedChunks(len(starts), lambda i: _parse_files(names[starts[i]:starts[i] + size], config),
+                                  children=n_jobs - 1)
+            try:
+                if meanwhile is not None:
+                    meanwhile()
+            except BaseException:
+                shared.cancel()
+                raise
+            for parsed_files in shared.results():  # in file order
+                for parsed in parsed_files:
+                    merger.add_file(parsed)
         return merger.result()
     from joblib import Parallel, delayed
 
