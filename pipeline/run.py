@@ -472,21 +472,34 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     started = _now()
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
-    described = _describe_inputs(inputs) if all(p.is_file() for p in inputs) else None
-
     # parse --------------------------------------------------------------------------------------
-    from .backends.processes import parse_paths_parallel
+    from .backends.forked import Forked, ForkFailed, can_fork
+    from .backends.processes import PARSE_MIN_FILES, parse_paths_parallel
     from .parse import paused_gc
 
     t0 = time.perf_counter()
     progress.start("parse", len(inputs))
+    # the inputs' checksums for run.json: in a forked child alongside the parse when it is
+    # parallel (6,000 files take ~0.3 s); a child that fails is redone below, after the parse
+    describer = Forked(lambda: _describe_inputs(inputs)) \
+        if jobs > 1 and len(inputs) >= PARSE_MIN_FILES and can_fork() else None
+    described = None
+    if describer is None and all(p.is_file() for p in inputs):
+        described = _describe_inputs(inputs)
     # while worker processes parse, this one is idle: load what the later stages need
     prefetch = Prefetch(model_path, config)
     # the collector paused during the prefetch too: its imports and unpickling allocate enough
     # to trigger full passes over the parsed records, which made it ~40% slower
-    with paused_gc():
-        parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
-                                      meanwhile=prefetch.load if jobs > 1 else None)
+    try:
+        with paused_gc():
+            parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
+                                          meanwhile=prefetch.load if jobs > 1 else None)
+        if describer is not None:
+            with contextlib.suppress(ForkFailed):
+                described = describer.result()
+    finally:
+        if describer is not None:
+            describer.cancel()  # after an error (no-op once collected)
     classifier = prefetch.classifier
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)

@@ -112,21 +112,38 @@ def test_shared_chunks_raise_a_real_error_here_and_leave_no_child() -> None:
 
 def test_shared_chunks_limits() -> None:
     assert SharedChunks(0, lambda i: i, children=2).results() == []
+    assert SharedChunks(1, lambda i: i, children=2).results() == [0]
     with pytest.raises(ValueError):
         SharedChunks(256, lambda i: i)
 
 
-def test_shared_chunks_raise_the_first_error_in_chunk_order() -> None:
-    """Chunk 3 fails in whichever process takes it and chunk 30 fails too: the error raised is
-    chunk 3's, as one process working in order would raise, however the chunks were shared."""
+def test_shared_chunks_this_process_takes_the_front_in_order_while_children_take_the_back() -> None:
     import time
 
-    def work(i: int) -> int:
-        time.sleep(0.002)
-        if i in (3, 30):
-            raise ValueError(f"bad chunk {i}")
-        return i
+    parent = os.getpid()
 
-    for _ in range(5):
-        with pytest.raises(ValueError, match="bad chunk 3$"):
-            SharedChunks(40, work, children=1).results()
+    def work(i: int) -> tuple[int, int]:
+        time.sleep(0.01)
+        return i, os.getpid()
+
+    shared = SharedChunks(50, work, children=1)
+    time.sleep(0.1)  # the child has started from the back
+    seen = []
+    for value in shared.in_order():
+        seen.append(value)
+    assert [i for i, _ in seen] == list(range(50))
+    owners = [pid == parent for _, pid in seen]
+    assert owners[0] and not owners[-1]
+    assert owners == sorted(owners, reverse=True)  # one front run here, then the children's back run
+
+
+def test_shared_chunks_stopped_early_leave_no_child() -> None:
+    import time
+
+    shared = SharedChunks(50, lambda i: time.sleep(0.01) or i, children=2)
+    iterator = shared.in_order()
+    assert next(iterator) == 0
+    iterator.close()  # the consumer gives up: children are stopped and reaped
+    for child in shared._children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(child.pid, 0)

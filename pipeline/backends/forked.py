@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import pickle
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -95,85 +95,96 @@ class Forked:
 
 
 class SharedChunks:
-    """Chunks ``0..n-1`` of one job, handed out on demand to forked children and to this process.
+    """Chunks ``0..n-1`` of one job, shared out on demand between forked children and this process.
 
     Why: a fixed split leaves a core idle whenever the shares take unequal time (texts differ in
-    length; a child competes with imports or another stage). Here every process takes the next
-    undone chunk whenever it is free, so all finish within one chunk of each other; this process
-    joins in when it calls :meth:`results` (after other work of its own, if it has any).
+    length; a child competes with imports or another stage). Here the children take chunks from
+    the back as soon as they are forked, and this process takes them from the front once it is
+    free (:meth:`in_order`), so everyone finishes within a chunk of the others. Taking from the
+    front lets this process consume its results in order while the children are still working
+    (merge parsed files, write encoded lines as it goes); the children's come after.
 
-    The queue is a pipe holding one byte per chunk, filled before the fork and read one byte at
-    a time (a pipe read is atomic, so each chunk goes to exactly one process); no lock exists that
-    a dying child could leave held. Results are gathered by chunk index, so they come out in
-    order whoever computed them. A child that fails loses nothing: its chunks are redone here,
-    where a real error then raises as usual.
+    A claim moves one of two shared counters under a lock held for a few instructions; a claim
+    that cannot get the lock within a timeout is treated as "no chunks left" (the work is then
+    done here), so even a child killed while holding it cannot hang the run. A child that fails
+    loses nothing: its chunks are redone here, where a real error then raises as usual.
     """
 
-    MAX_CHUNKS = 255  # one byte per chunk index
+    MAX_CHUNKS = 255  # enough for balance; more only adds per-chunk overhead
+    LOCK_TIMEOUT = 10.0
 
     def __init__(self, n_chunks: int, work: Callable[[int], Any], children: int = 1) -> None:
         if not 0 <= n_chunks <= self.MAX_CHUNKS:
             raise ValueError(f"n_chunks must be 0..{self.MAX_CHUNKS}, got {n_chunks}")
         self.n_chunks = n_chunks
         self.work = work
-        read_fd, write_fd = os.pipe()
-        try:
-            os.write(write_fd, bytes(range(n_chunks)))  # <= 255 bytes: never blocks
-        finally:
-            os.close(write_fd)  # an empty queue then reads as end-of-file
-        self._queue = read_fd
         self.failures: list[str] = []  # one line per failed child (its chunks were redone here)
         self._children: list[Forked] = []
+        self._lock: Any = None
+        self._bounds: Any = None
+        if not (children > 0 and n_chunks > 1 and can_fork()):
+            return
         try:
-            self._children = [Forked(self._drain) for _ in range(children if n_chunks else 0)]
+            context = multiprocessing.get_context("fork")
+            self._lock = context.Lock()
+            self._bounds = context.RawArray("q", [0, n_chunks])  # next front chunk, end of the rest
+        except (OSError, ImportError):  # no POSIX semaphores (e.g. no /dev/shm): all done here
+            return
+        try:
+            self._children = [Forked(self._drain_back) for _ in range(children)]
         except BaseException:
             self.cancel()
             raise
 
-    def _next(self) -> int | None:
-        byte = os.read(self._queue, 1)
-        return byte[0] if byte else None
+    def _claim(self, front: bool) -> int | None:
+        """The next chunk from the front (this process) or the back (children); None when none
+        is left or the lock is stuck."""
+        if self._lock is None or not self._lock.acquire(timeout=self.LOCK_TIMEOUT):
+            return None
+        try:
+            first, end = self._bounds[0], self._bounds[1]
+            if first >= end:
+                return None
+            if front:
+                self._bounds[0] = first + 1
+                return first
+            self._bounds[1] = end - 1
+            return end - 1
+        finally:
+            self._lock.release()
 
-    def _drain(self) -> list[tuple[int, Any]]:
+    def _drain_back(self) -> list[tuple[int, Any]]:
         done = []
-        while (index := self._next()) is not None:
+        while (index := self._claim(front=False)) is not None:
             done.append((index, self.work(index)))
         return done
 
-    def results(self) -> list[Any]:
-        """Work on the chunks nobody has taken yet, then every chunk's result in index order.
-
-        An error in a chunk here is raised only once every earlier chunk is known to be fine,
-        so the error raised is the one in-order processing would have raised first.
-        """
+    def in_order(self) -> Iterator[Any]:
+        """Every chunk's result in index order: first those this process computes itself from
+        the front, then the children's (and any a failed child left, computed here)."""
         try:
+            position = 0
+            if self._lock is not None:
+                while (index := self._claim(front=True)) is not None:
+                    yield self.work(index)  # every earlier chunk was this process's: in order
+                    position = index + 1
             found: dict[int, Any] = {}
-            failed: dict[int, Exception] = {}
-            while (index := self._next()) is not None:
-                try:
-                    found[index] = self.work(index)
-                except Exception as exc:  # noqa: BLE001 - re-raised below, in chunk order
-                    failed[index] = exc
-                    break
             for child in self._children:
                 try:
                     found.update(child.result())
                 except ForkFailed as exc:  # its chunks are missing below and redone here
-                    self.failures.append(str(exc).splitlines()[0] + (
-                        f" ({str(exc).strip().splitlines()[-1]})" if "\n" in str(exc) else ""))
-            results = []
-            for i in range(self.n_chunks):
-                if i in failed:
-                    raise failed[i]
-                results.append(found[i] if i in found else self.work(i))
-            return results
+                    lines = str(exc).strip().splitlines()
+                    self.failures.append(lines[0] + (f" ({lines[-1]})" if len(lines) > 1 else ""))
+            for index in range(position, self.n_chunks):
+                yield found.pop(index) if index in found else self.work(index)
         finally:
             self.cancel()
 
+    def results(self) -> list[Any]:
+        """Every chunk's result, in index order (see :meth:`in_order`)."""
+        return list(self.in_order())
+
     def cancel(self) -> None:
-        """Stop and reap any child still running and close the queue (safe to call twice)."""
+        """Stop and reap any child still running (safe to call twice)."""
         for child in self._children:
             child.cancel()
-        if self._queue >= 0:
-            os.close(self._queue)
-            self._queue = -1

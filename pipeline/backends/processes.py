@@ -36,8 +36,9 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
     interpreter start-up, unlike a process pool: at 100k articles that start-up made two
     workers slower than one process); this process first calls ``meanwhile`` (``run`` loads
     spaCy, scikit-learn and the classifier then; never before a fork, so no thread is ever
-    forked), then takes the chunks still left (:class:`SharedChunks`), so a slow load and
-    the parsing overlap without either waiting for the other. A chunk whose child failed is
+    forked), then takes the chunks still left from the front, merging each as it goes, while
+    the children work from the back (:class:`SharedChunks`): a slow load and the parsing
+    overlap without either waiting for the other. A chunk whose child failed is
     parsed again here, so a bad file raises its usual InputError, the first one in file order.
     """
     from ..parse import ArticleMerger, parse_paths, paused_gc
@@ -61,7 +62,7 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
             except BaseException:
                 shared.cancel()
                 raise
-            for parsed_files in shared.results():  # in file order
+            for parsed_files in shared.in_order():  # in file order, ours merged as we go
                 for parsed in parsed_files:
                     merger.add_file(parsed)
         return merger.result()
