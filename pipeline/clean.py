@@ -763,20 +763,19 @@ def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs:
     dropped = [bool(k) and (bool(a.series) or k in blurbs) for a, k in zip(articles, keys)]  # is_blurb
     workers = min(_resolve_jobs(n_jobs), len(articles))
     if workers > 1 and 2 * len(articles) >= config.parallel_threshold and _can_fork():
-        head_tokens, stand_tokens, amounts, heads, stands = _forked_spans(cleaner, articles, dropped, workers)
+        head_tokens, stand_tokens, amounts, text_counts = _forked_spans(cleaner, articles, dropped, workers)
     else:
         heads, stands = _field_texts(articles, dropped)
         head_tokens, stand_tokens, amounts = _clean_fields(cleaner, heads, stands)
+        text_counts = _text_counts(heads, stands)
     joined = list(map(add, head_tokens, stand_tokens))
     for article, article_tokens, article_amounts in zip(articles, joined, amounts):
         article.tokens = article_tokens
         article.amounts = article_amounts
     _FIELD_SPLIT.clear()
     _FIELD_SPLIT.update(zip(map(attrgetter("id"), articles), zip(map(len, head_tokens), map(len, joined))))
-    texts = [t for t in heads + stands if t.strip()]
     counts = {
-        "texts": len(texts),
-        "distinct_texts": len(set(texts)),
+        **text_counts,
         "blurbs": len(blurbs),
         "blurb_articles": sum(dropped),
         "empty": len(joined) - sum(map(bool, joined)),
@@ -791,6 +790,11 @@ def _field_texts(articles: Sequence[Article], dropped: Sequence[bool]) -> tuple[
     return heads, stands
 
 
+def _text_counts(heads: list[str], stands: list[str]) -> dict[str, int]:
+    texts = [t for t in heads + stands if t.strip()]
+    return {"texts": len(texts), "distinct_texts": len(set(texts))}
+
+
 def _clean_fields(cleaner: TextCleaner, heads: list[str], stands: list[str]
                   ) -> tuple[list[list[str]], list[list[str]], list[list[float]]]:
     """Headline tokens, standfirst tokens and amounts (pounds, headline first) per article."""
@@ -801,11 +805,11 @@ def _clean_fields(cleaner: TextCleaner, heads: list[str], stands: list[str]
 
 
 def _forked_spans(cleaner: TextCleaner, articles: list[Article], dropped: list[bool], workers: int
-                  ) -> tuple[list[list[str]], list[list[str]], list[list[float]], list[str], list[str]]:
+                  ) -> tuple[list[list[str]], list[list[str]], list[list[float]], dict[str, int]]:
     """:func:`_clean_fields` over spans of articles shared between forked children and this
     process (:class:`SharedChunks`): each child inherits the built cleaner, the articles and
-    the blurb flags, and sends back tokens and amounts only. Meanwhile this process lists the
-    texts for the counts, then takes the spans still left. A text in two spans is cleaned in
+    the blurb flags, and sends back tokens and amounts only. Meanwhile this process counts
+    the texts, then takes the spans still left. A text in two spans is cleaned in
     both, to the same tokens (they depend on the text alone; tested)."""
     from .backends.forked import SharedChunks
 
@@ -818,15 +822,15 @@ def _forked_spans(cleaner: TextCleaner, articles: list[Article], dropped: list[b
 
     shared = SharedChunks(len(starts), span, children=workers - 1)
     try:
-        heads, stands = _field_texts(articles, dropped)
+        text_counts = _text_counts(*_field_texts(articles, dropped))
     except BaseException:
         shared.cancel()
         raise
     head_tokens: list[list[str]] = []
     stand_tokens: list[list[str]] = []
     amounts: list[list[float]] = []
-    for h, s, a in shared.results():
+    for h, s, a in shared.in_order():
         head_tokens += h
         stand_tokens += s
         amounts += a
-    return head_tokens, stand_tokens, amounts, heads, stands
+    return head_tokens, stand_tokens, amounts, text_counts
