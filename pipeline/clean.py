@@ -609,10 +609,10 @@ class TextCleaner:
                 cache[t] = []
         if todo_clean:
             if len(cache) + len(todo_clean) > self.config.cache_size:
+                # start afresh, but keep this batch's texts that were already cached
+                keep = {t: cache[t] for t in dict.fromkeys(texts) if t in cache}
                 cache.clear()
-                for t in todo:
-                    if not t.strip():
-                        cache[t] = []
+                cache.update(keep)
             workers = min(_resolve_jobs(n_jobs), len(todo_clean))
             if workers > 1 and len(todo_clean) >= self.config.parallel_threshold and _can_fork():
                 results = _forked_clean(self, todo_clean, workers)

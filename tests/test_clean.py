@@ -514,3 +514,13 @@ def test_blurbs_need_two_different_headlines():
     assert find_blurbs(arts, min_headlines=3) == frozenset()
     result = clean_articles(arts, CleanConfig())
     assert result.counts["blurb_articles"] == 2 and arts[0].tokens == ["text"] and arts[2].tokens == []
+
+
+def test_a_full_cache_keeps_the_texts_of_the_batch_it_answers():
+    """Regression (1M articles): a batch of cached and new texts that overflows the cache must
+    still answer for the cached ones (the cache was cleared and they were looked up: KeyError)."""
+    cleaner = TextCleaner(CleanConfig(cache_size=4))
+    first = cleaner.tokens(["Trust deficit grows", "GP access falls", "Waiting lists grow"])
+    mixed = ["GP access falls", "Board chair quits", "Nurse pay rises", "Trust deficit grows"]
+    assert cleaner.tokens(mixed) == TextCleaner().tokens(mixed)
+    assert cleaner.tokens(["Trust deficit grows"]) == first[:1]
