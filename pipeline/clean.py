@@ -18,23 +18,20 @@ Public names:
 """
 from __future__ import annotations
 
-import gc
 import html
-import json
 import os
 import re
 import tomllib
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import chain, compress, count, islice
 from operator import add, attrgetter
 from pathlib import Path
 from typing import Any
 
+from .collector import paused_gc
 from .config import CONFIG_DIR, CleanConfig
 from .errors import ConfigError
 from .records import Article, normalise_key
@@ -245,19 +242,6 @@ def load_domain_lists(config: CleanConfig) -> DomainLists:
         acronyms=tuple(data.get("acronyms", {}).items()),
         lemmas=tuple((k.lower(), v) for k, v in data.get("lemmas", {}).items()),
     )
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector: cleaning allocates millions of small acyclic tuples
-    and lists, and the collector's repeated full passes over them cost a sixth of the stage."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # ---- the cleaner -------------------------------------------------------------------------------------

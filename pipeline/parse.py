@@ -20,19 +20,18 @@ table (:func:`_compile_steps`), and the title check decodes only when cost bound
 from __future__ import annotations
 
 import csv
-import gc
 import html
 import io as _io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from itertools import chain, compress, count
 from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
 from typing import Any
 
+from .collector import paused_gc  # noqa: F401 - used here and by the parallel parse
 from .config import ParseConfig
 from .errors import InputError
 from .io import read_text
@@ -933,23 +932,6 @@ def iter_parsed_files(paths: Iterable[str | Path], config: ParseConfig, *,
     for path in paths:
         yield parse_file(path, config, headline_column=headline_column,
                          standfirst_column=standfirst_column)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while records pile up.
-
-    Parsing 100k articles leaves about a million small objects alive (articles, sources, their
-    lists) and makes no reference cycles, so the collector's repeated passes over them find
-    nothing; they were a fifth of the stage. (The clean stage pauses it for the same reason.)
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class ArticleMerger:

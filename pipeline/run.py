@@ -390,8 +390,8 @@ def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path:
               progress: Any, classifier: Any = None) -> dict[str, Any]:
     """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts.
     ``classifier``: already loaded from ``model_path`` (else it is loaded here)."""
-    from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
-    from .tag import known_from_clean, load_classifier
+    from .backends.processes import TAG_MIN_ARTICLES
+    from .tag import load_classifier
 
     classifier = classifier if classifier is not None else load_classifier(model_path)
     tag_counts: dict[str, Any] = {}
@@ -399,25 +399,29 @@ def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path:
     # give progress and bound memory; with jobs > 1, chunks big enough to split over workers
     step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
     for begin in range(0, len(articles), step):
-        chunk = articles[begin:begin + step]
-        # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
-        known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
-        _add_counts(tag_counts, tag_articles_parallel(chunk, classifier, model_path, config.tag,
-                                                      jobs, known=known))
-        progress.advance("tag", len(chunk))
+        end = min(begin + step, len(articles))
+        _add_counts(tag_counts, _tag_span(articles, cleaned, config, model_path, classifier, begin, end, jobs))
+        progress.advance("tag", end - begin)
     return tag_counts
+
+
+def _tag_span(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
+              classifier: Any, begin: int, end: int, jobs: int = 1) -> dict[str, Any]:
+    """Tag ``articles[begin:end]`` in place; the counts."""
+    from .backends.processes import tag_articles_parallel
+    from .tag import known_from_clean
+
+    chunk = articles[begin:end]
+    # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
+    known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
+    return tag_articles_parallel(chunk, classifier, model_path, config.tag, jobs, known=known)
 
 
 def _tag_fields(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
                 classifier: Any, begin: int, end: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
     """Tag ``articles[begin:end]`` in this process; their four tag fields and the counts."""
-    from .backends.processes import tag_articles_parallel
-    from .tag import known_from_clean
-
-    chunk = articles[begin:end]
-    known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
-    counts = tag_articles_parallel(chunk, classifier, model_path, config.tag, 1, known=known)
-    return [(a.category, a.confidence, a.uncertain, a.scores) for a in chunk], counts
+    counts = _tag_span(articles, cleaned, config, model_path, classifier, begin, end)
+    return [(a.category, a.confidence, a.uncertain, a.scores) for a in articles[begin:end]], counts
 
 
 def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,

@@ -9,7 +9,7 @@ Below the thresholds the work runs in-process: starting workers costs more than 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
