@@ -498,9 +498,12 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         with paused_gc():
             parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
                                           meanwhile=prefetch.load if jobs > 1 else None)
-        if describer is not None:
-            with contextlib.suppress(ForkFailed):
-                described = describer.result()
+            if describer is not None:
+                with contextlib.suppress(ForkFailed):
+                    described = describer.result()
+            # before the collector is back on: its first pass would walk every record parsed
+            # while it was off (they are all still in the youngest generation; 0.25 s at 100k)
+            freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
     finally:
         if describer is not None:
             describer.cancel()  # after an error (no-op once collected)
@@ -509,7 +512,6 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     rejects: list[Reject] = list(parsed.rejects)
     counts["parse"] = _counts_of(parsed)
     progress.advance("parse", len(inputs))
-    freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
     timings["parse"] = time.perf_counter() - t0
     progress.finish("parse", timings["parse"])
     if described is None:  # parse accepted them, so they are readable now
@@ -525,11 +527,12 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
 
         t0 = time.perf_counter()
         progress.start("clean", len(articles))
-        cleaned = clean_articles(articles, config.clean, n_jobs=jobs, cleaner=prefetch.cleaner)
+        with paused_gc():
+            cleaned = clean_articles(articles, config.clean, n_jobs=jobs, cleaner=prefetch.cleaner)
+            freeze()  # the tokens, before the collector's first pass would walk them all
         counts["clean"] = {"articles": len(articles), **_counts_of(cleaned)}
         rejects.extend(getattr(cleaned, "rejects", None) or [])
         progress.advance("clean", len(articles))
-        freeze()  # and the tokens
         timings["clean"] = time.perf_counter() - t0
         progress.finish("clean", timings["clean"])
 
