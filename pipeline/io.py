@@ -61,16 +61,17 @@ def sha256_file(path: Path) -> str:
 
 def read_bytes(path: Path) -> bytes:
     """Read an input file, turning every OS problem into an :class:`InputError` naming it."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", file=str(path))
-    if path.is_dir():
-        raise InputError("is a directory, not a file (pass the files inside it)", file=str(path))
+    # one open and one fstat (not exists + is_dir + stat + open): 6,000 pages paid 0.15 s for those
     try:
-        size = path.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise InputError(f"file is too large ({size} bytes; limit {MAX_INPUT_BYTES})", file=str(path))
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_INPUT_BYTES:
+                raise InputError(f"file is too large ({size} bytes; limit {MAX_INPUT_BYTES})", file=str(path))
+            return handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file (pass the files inside it)", file=str(path)) from None
     except PermissionError:
         raise InputError("permission denied", file=str(path)) from None
     except OSError as exc:

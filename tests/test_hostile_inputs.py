@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.io
+
 from pipeline.config import ParseConfig
 from pipeline.errors import InputError
 from pipeline.parse import MAX_HEADLINE_CHARS, parse_paths
@@ -100,9 +102,9 @@ def test_unreadable_file(tmp_path, monkeypatch) -> None:
     if path.stat().st_mode & 0o777 == 0 and not _can_read(path):
         pass  # a real permission error
     else:  # running as root: simulate what the OS would say
-        def denied(self: Path) -> bytes:
+        def denied(*args: object, **kwargs: object) -> None:
             raise PermissionError(13, "Permission denied")
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        monkeypatch.setattr(pipeline.io, "open", denied, raising=False)
     with pytest.raises(InputError, match="permission denied") as info:
         parse_paths([path], CFG)
     assert info.value.file == str(path)

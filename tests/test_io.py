@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.io
 from pipeline.errors import InputError
 from pipeline.io import decode_text, read_bytes, read_text, write_lines_atomic, write_text_atomic
 
@@ -63,11 +64,13 @@ def test_read_errors_name_the_file(tmp_path, monkeypatch) -> None:
         read_bytes(tmp_path)
     path = tmp_path / "f.txt"
     path.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="no such file"):  # a file where a directory should be
+        read_bytes(path / "inside.txt")
 
-    def denied(self: Path) -> bytes:
+    def denied(*args: object, **kwargs: object) -> None:  # (tests may run as root: chmod denies nothing)
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(pipeline.io, "open", denied, raising=False)
     with pytest.raises(InputError, match="permission denied"):
         read_bytes(path)
 
