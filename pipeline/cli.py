@@ -25,7 +25,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: option text such as "[dask]" is shown as written
 )
 
-_state = {"debug": False}
+_state = {"debug": False, "done_with_big_result": False}
 
 
 def _version(value: bool) -> None:
@@ -133,6 +133,7 @@ def run_command(
         result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs)
     if not quiet:
         print_summary(result, Console())
+    _state["done_with_big_result"] = True
 
 
 # ---- tag stage: train, evaluate, tag --------------------------------------------------------------
@@ -313,11 +314,29 @@ def tag_command(
             typer.echo(line)
 
 
+def _exit_now(code: int) -> None:
+    """Exit without tearing down the interpreter: after ``run`` that teardown is a final full
+    garbage-collector pass and the freeing of every record, one object at a time (1.1 s of a
+    12 s run at 100k articles), for memory the OS reclaims at once anyway. Output files are
+    already published and fsynced; the standard streams are flushed here."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turn user errors into one line and an exit code."""
     debug = "--debug" in sys.argv[1:]
+    _state["done_with_big_result"] = False
     try:
         app()
+    except SystemExit as exc:
+        if exc.code in (0, None) and _state.get("done_with_big_result"):
+            _exit_now(0)
+        raise
     except PipelineError as exc:
         if debug:
             raise
