@@ -211,6 +211,12 @@ def normalise_key(text: str | None) -> str:
     """Case-, quote- and whitespace-insensitive form of a text, used for identity and merging."""
     if not text:
         return ""
+    if text.isascii():  # NFKC and the quote table leave ASCII as it is; casefold() is lower()
+        # printable ASCII with single inner spaces is already split and joined: most texts are,
+        # and the split and join was nine tenths of the time (250k calls in a 100k parse)
+        if not (text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " "):
+            text = " ".join(text.split())
+        return text.lower()
     text = unicodedata.normalize("NFKC", text)
     if not text.isascii():  # same result as .translate(_QUOTES), about 20x faster on news text
         for old, new in _QUOTE_PAIRS:

@@ -162,3 +162,26 @@ def test_scalar_lookalikes_are_written_as_json_writes_them(name: str) -> None:
         except Exception as exc:
             got = repr(exc)
         assert got == expected, (name, value)
+
+
+# ---- normalise_key: the fast paths give the definition's result ----------------------------------
+
+def _key_reference(text: str | None) -> str:
+    """The definition: NFKC, straight quotes and plain spaces, whitespace runs as one space, casefold."""
+    import unicodedata
+
+    from pipeline.records import _QUOTES
+
+    return " ".join(unicodedata.normalize("NFKC", text or "").translate(_QUOTES).split()).casefold()
+
+
+ASCII_SPACEY = st.text(st.sampled_from(list("aZ9 .'-\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x7f")), max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(ASCII_SPACEY | ANY_TEXT | st.none())
+def test_normalise_key_equals_its_definition(text: str | None) -> None:
+    from pipeline.records import normalise_key
+
+    assert normalise_key(text) == _key_reference(text)
+    assert normalise_key("  Trust\u2019s \u201cplan\u201d\u00a0now ") == "trust's \"plan\" now"
