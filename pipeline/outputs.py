@@ -170,13 +170,10 @@ def _publish(stage: Path, out_dir: Path) -> dict[str, Path]:
 
 # Records per encoded block: large enough to amortise the join and encode, small enough to stream.
 BLOCK_RECORDS = 1024
-# From this many articles (and with jobs > 1) a forked child encodes the tail of articles.jsonl
-# while this process encodes the head and renders the report. Below it the fork and the pages it
-# copies cost more than they save (at 10k: +0.07 s CPU for -0.04 s). The head is the smaller share
-# as the report (about a quarter of the encoding time at 100k) is this process's too; the child,
-# for its part, pays for copying the pages it touches (copy-on-write), so the two end together.
+# From this many articles (and with jobs > 1) a forked child encodes part of articles.jsonl while
+# this process renders the report and then encodes the rest. Below it the fork and the pages it
+# copies cost more than they save (at 10k: +0.07 s CPU for -0.04 s).
 PARALLEL_MIN_ARTICLES = 20_000
-HEAD_SHARE = 0.45
 _PART_NAME = ".articles.part.tmp"
 
 
@@ -206,81 +203,114 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _encode_part(records: Sequence[Any], start: int, stop: int, path: Path, parent: int) -> int:
-    """The forked child's work: ``records[start:stop]`` encoded into ``path``; returns its bytes."""
-    import gc
+class _PartFile:
+    """The forked child's side: encoded chunks appended to a part file in the staging directory,
+    each returned as its (offset, length) there. Opened on the child's first chunk, which is
+    also when the child arranges to die with its parent."""
 
-    gc.disable()  # a collection would touch (and so copy) every page inherited from the parent
-    _die_with_parent(parent)
-    _test_pause("encode")
-    size = 0
-    with open(path, "wb") as handle:
-        for block in _blocks(records, start, stop):
-            handle.write(block)
-            size += len(block)
-    return size
+    def __init__(self, path: Path, parent: int) -> None:
+        self.path = path
+        self.parent = parent
+        self.fd: int | None = None
+        self.size = 0
+
+    def append(self, data: bytes) -> tuple[int, int]:
+        if self.fd is None:
+            import gc
+
+            gc.disable()  # a collection would touch (and so copy) every page inherited from the parent
+            _die_with_parent(self.parent)
+            _test_pause("encode")
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        offset, self.size = self.size, self.size + len(data)
+        return offset, len(data)
+
+
+def _encode_to_part(records: Sequence[Any], start: int, stop: int, part: _PartFile) -> tuple[int, int]:
+    """A forked child's work on one chunk: ``records[start:stop]`` encoded into the part file."""
+    return part.append(b"".join(_blocks(records, start, stop)))
 
 
 class _ArticleLines:
-    """``articles.jsonl`` written in two parts when it pays, the tail by a forked child.
+    """``articles.jsonl`` encoded by this process and, when it pays, one forked child.
 
-    The child starts at once (:meth:`start`); the parent writes the head (:meth:`write_head`), is
-    free to do other work, then appends the tail (:meth:`write_tail`), read back from the child's
-    part file in the staging directory. If the child fails, the parent encodes the tail itself:
-    the file is the same either way.
+    The chunks of records are shared out on demand (:class:`SharedChunks`): the child starts at
+    once (:meth:`start`) and takes chunks from the back into a part file; this process does its
+    other work (the report), then takes chunks from the front and writes them as it goes, then
+    the child's, read back from the part file (:meth:`write`). Whoever is faster does more, so
+    the two finish together. Chunks a failed child left, or whose bytes are missing from the
+    part file, are encoded here: the file is the same either way.
     """
 
     def __init__(self, articles: Sequence[Any], stage: Path, jobs: int) -> None:
-        from .backends.forked import can_fork
+        from .backends.forked import SharedChunks, can_fork
 
         self.articles = articles
         self.part = stage / _PART_NAME
-        parallel = jobs > 1 and len(articles) >= PARALLEL_MIN_ARTICLES and can_fork()
-        self.mid = int(len(articles) * HEAD_SHARE) if parallel else len(articles)
-        self.child: Any = None
+        self.parallel = jobs > 1 and len(articles) >= PARALLEL_MIN_ARTICLES and can_fork()
+        self.size = max(BLOCK_RECORDS, -(-len(articles) // SharedChunks.MAX_CHUNKS))
+        self.starts = range(0, len(articles), self.size)
+        self.shared: Any = None
+
+    def _span(self, index: int) -> tuple[int, int]:
+        start = self.starts[index]
+        return start, min(start + self.size, len(self.articles))
+
+    def _encode(self, index: int) -> bytes:
+        return b"".join(_blocks(self.articles, *self._span(index)))
 
     def start(self) -> None:
-        if self.mid < len(self.articles):
-            from .backends.forked import Forked
+        if self.parallel:
+            from .backends.forked import SharedChunks
 
-            parent, n = os.getpid(), len(self.articles)
-            self.child = Forked(lambda: _encode_part(self.articles, self.mid, n, self.part, parent))
+            part = _PartFile(self.part, os.getpid())
+            self.shared = SharedChunks(len(self.starts), self._encode, children=1,
+                                       child_work=lambda i: _encode_to_part(self.articles, *self._span(i), part))
 
-    def write_head(self, handle: IO[bytes], digest: Any) -> None:
-        _write_blocks(handle, _blocks(self.articles, 0, self.mid), digest)
-
-    def write_tail(self, handle: IO[bytes], digest: Any) -> None:
-        if self.child is None:
+    def write(self, handle: IO[bytes], digest: Any) -> None:
+        """Every line, in order, into ``handle`` (and ``digest``)."""
+        if self.shared is None:
+            _write_blocks(handle, _blocks(self.articles, 0, len(self.articles)), digest)
             return
-        from .backends.forked import ForkFailed
-
+        shared, self.shared = self.shared, None
+        fd: int | None = None
         try:
-            size = self.child.result()
-            if self.part.stat().st_size != size:
-                raise ForkFailed("part file has the wrong size")
-        except (ForkFailed, OSError):  # encode the tail here: same bytes
-            _write_blocks(handle, _blocks(self.articles, self.mid, len(self.articles)), digest)
-        else:
-            with open(self.part, "rb") as part:
-                _write_blocks(handle, iter(lambda: part.read(1 << 20), b""), digest)
+            for index, item in enumerate(shared.in_order()):
+                if isinstance(item, tuple):  # (offset, length) in the child's part file
+                    offset, length = item
+                    data = b""
+                    with contextlib.suppress(OSError):
+                        fd = os.open(self.part, os.O_RDONLY) if fd is None else fd
+                        data = os.pread(fd, length, offset)
+                    if len(data) != length:  # the part file lost bytes: encode them here
+                        data = self._encode(index)
+                else:
+                    data = item
+                digest.update(data)
+                handle.write(data)
         finally:
-            self.child = None
+            shared.cancel()
+            if fd is not None:
+                os.close(fd)
             with contextlib.suppress(OSError):
                 self.part.unlink()
 
     def cancel(self) -> None:
         """Stop the child if the parent gives up before collecting it."""
-        if self.child is not None:
-            self.child.cancel()
-            self.child = None
+        if self.shared is not None:
+            self.shared.cancel()
+            self.shared = None
 
 
 def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
     """Write every output whole into a staging directory, mark it complete, then publish it.
 
-    Large runs overlap work: a forked child encodes the tail of ``articles.jsonl`` while this
-    process encodes the head and renders the report. Checksums are taken from the bytes as they are
-    written. Nothing is published until every file is staged and ``COMPLETE`` is marked.
+    Large runs overlap work: a forked child encodes chunks of ``articles.jsonl`` while this
+    process renders the report, then both encode what is left (see :class:`_ArticleLines`).
+    Checksums are taken from the bytes as they are written. Nothing is published until every file is staged and ``COMPLETE`` is marked.
     """
     import hashlib
     import json
@@ -297,16 +327,15 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
         try:
             _test_pause("write")
             lines.start()
+            # this process's other work first, while the child encodes from the back
+            result.manifest["finished"] = _now()
+            report = render_report(result).encode("utf-8")
+            if result.vectoriser is not None:
+                with atomic_writer(stage / "vectoriser.joblib", "wb") as vectoriser:
+                    joblib.dump(result.vectoriser, vectoriser)
             with atomic_writer(stage / "articles.jsonl", "wb") as handle:
                 digest = hashlib.sha256()
-                lines.write_head(handle, digest)
-                # this process's other work, while the child finishes the tail
-                result.manifest["finished"] = _now()
-                report = render_report(result).encode("utf-8")
-                if result.vectoriser is not None:
-                    with atomic_writer(stage / "vectoriser.joblib", "wb") as vectoriser:
-                        joblib.dump(result.vectoriser, vectoriser)
-                lines.write_tail(handle, digest)
+                lines.write(handle, digest)
             digests["articles.jsonl"] = digest.hexdigest()
             _test_pause("write")
             with atomic_writer(stage / "rejects.jsonl", "wb") as handle:

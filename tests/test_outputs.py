@@ -1,7 +1,7 @@
 """write_outputs: the files hold exactly the records, however they were encoded.
 
-articles.jsonl is written by this process alone, or (large runs, jobs > 1) in two parts with a
-forked child encoding the tail; a failed child is replaced by encoding here. Every way must give
+articles.jsonl is written by this process alone, or (large runs, jobs > 1) with a forked child
+encoding chunks from the back into a part file; what a failed child left is encoded here. Every way must give
 the same bytes as the plain one-line-per-record writer, and run.json must describe the files.
 """
 from __future__ import annotations
@@ -69,22 +69,40 @@ def test_files_hold_exactly_the_records_and_run_json_describes_them(
     assert sorted(p.name for p in out.iterdir()) == sorted(published)  # no part file, no staging left
 
 
+@pytest.fixture
+def slow_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report takes 0.3 s, so the forked child surely claims chunks before this process does."""
+    import time
+
+    from pipeline import report
+
+    real = report.render_report
+
+    def slow(result: RunResult) -> str:
+        time.sleep(0.3)
+        return real(result)
+
+    monkeypatch.setattr(report, "render_report", slow)
+
+
 @needs_fork
-def test_a_forked_child_encodes_the_tail(tmp_path: Path, small_parallel: None,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    real = outputs._encode_part
+def test_a_forked_child_encodes_chunks_from_the_back(tmp_path: Path, small_parallel: None, slow_report: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    real = outputs._encode_to_part
     witness = tmp_path / "child.txt"
 
-    def spy(records, start, stop, path, parent) -> int:  # runs in the child: it leaves a note
-        witness.write_text(f"{os.getpid()} {parent} {start} {stop}")
-        return real(records, start, stop, path, parent)
+    def spy(records, start, stop, part) -> tuple[int, int]:  # runs in the child: it leaves notes
+        with open(witness, "a", encoding="utf-8") as note:
+            note.write(f"{os.getpid()} {part.parent} {start} {stop}\n")
+        return real(records, start, stop, part)
 
-    monkeypatch.setattr(outputs, "_encode_part", spy)
+    monkeypatch.setattr(outputs, "_encode_to_part", spy)
     result = _result(100, jobs=2)
     write_outputs(result, tmp_path / "out")
-    child, parent, start, stop = map(int, witness.read_text().split())
-    assert parent == os.getpid() != child
-    assert (start, stop) == (int(100 * outputs.HEAD_SHARE), 100)
+    notes = [tuple(map(int, line.split())) for line in witness.read_text().splitlines()]
+    assert notes and all(child != os.getpid() and parent == os.getpid() for child, parent, _, _ in notes)
+    spans = [(start, stop) for _, _, start, stop in notes]
+    assert spans[0][1] == 100 and spans == sorted(spans, reverse=True)  # from the back, in turn
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
 
 
@@ -101,19 +119,23 @@ def test_small_or_single_job_runs_do_not_fork(tmp_path: Path, small_parallel: No
 
 @needs_fork
 @pytest.mark.parametrize("failure", ["raises", "short part", "dies"])
-def test_failed_child_is_replaced_by_encoding_here(tmp_path: Path, small_parallel: None,
+def test_failed_child_is_replaced_by_encoding_here(tmp_path: Path, small_parallel: None, slow_report: None,
                                                    monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
-    def broken(records, start, stop, path, parent) -> int:
+    witness = tmp_path / "child.txt"
+
+    def broken(records, start, stop, part) -> tuple[int, int]:
+        witness.write_text("ran")
         if failure == "raises":
             raise RuntimeError("child broke")
-        path.write_bytes(b'{"partial":')
+        offset, _ = part.append(b'{"partial":')
         if failure == "dies":
             os.kill(os.getpid(), signal.SIGKILL)
-        return 10_000  # not the size written
+        return offset, 10_000  # not the length written
 
-    monkeypatch.setattr(outputs, "_encode_part", broken)
+    monkeypatch.setattr(outputs, "_encode_to_part", broken)
     result = _result(100, jobs=2)
     write_outputs(result, tmp_path / "out")
+    assert witness.read_text() == "ran"
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
     assert not list((tmp_path / "out").glob(".*"))  # no part file or staging directory left
 

@@ -113,11 +113,16 @@ class SharedChunks:
     MAX_CHUNKS = 255  # enough for balance; more only adds per-chunk overhead
     LOCK_TIMEOUT = 10.0
 
-    def __init__(self, n_chunks: int, work: Callable[[int], Any], children: int = 1) -> None:
+    def __init__(self, n_chunks: int, work: Callable[[int], Any], children: int = 1,
+                 child_work: Callable[[int], Any] | None = None) -> None:
+        """``work(i)``: chunk ``i``'s result. ``child_work(i)``: what a child computes for it
+        instead, if given (e.g. bytes written to a file and their place there); the caller
+        then tells the two kinds of result apart."""
         if not 0 <= n_chunks <= self.MAX_CHUNKS:
             raise ValueError(f"n_chunks must be 0..{self.MAX_CHUNKS}, got {n_chunks}")
         self.n_chunks = n_chunks
         self.work = work
+        self.child_work = child_work or work
         self.failures: list[str] = []  # one line per failed child (its chunks were redone here)
         self._children: list[Forked] = []
         self._lock: Any = None
@@ -159,7 +164,7 @@ class SharedChunks:
         # 100k-article parse); the final list of bytes pickles at memory speed
         done = []
         while (index := self._claim(front=False)) is not None:
-            done.append((index, pickle.dumps(self.work(index), protocol=pickle.HIGHEST_PROTOCOL)))
+            done.append((index, pickle.dumps(self.child_work(index), protocol=pickle.HIGHEST_PROTOCOL)))
         return done
 
     def in_order(self) -> Iterator[Any]:
