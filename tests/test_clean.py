@@ -316,6 +316,20 @@ def test_frozen_cleaner_ignores_later_list_edits(tmp_path) -> None:
     assert "deficit" not in live.tokens(["Deficit talks stall at trust"])[0]
 
 
+def test_cleaners_share_one_spacy_pipeline_and_keep_their_own_lists(tmp_path) -> None:
+    # the run's cleaner and a trained model's are built in one process: spaCy once, lists each
+    from pipeline.clean import NORMALISE_FILE
+
+    custom = tmp_path / "normalise.toml"
+    custom.write_text(NORMALISE_FILE.read_text(encoding="utf-8").replace(
+        'stop_words = [', 'stop_words = [\n  "deficit",', 1), encoding="utf-8")
+    plain, edited = TextCleaner(), TextCleaner(CleanConfig(normalise_file=str(custom)))
+    text = ["Deficit talks stall at trust's A&E"]
+    assert plain._s["tokenizer"] is edited._s["tokenizer"] and plain._s["table"] is edited._s["table"]
+    assert "deficit" in plain.tokens(text)[0] and "deficit" not in edited.tokens(text)[0]
+    assert [t for t in plain.tokens(text)[0] if t != "deficit"] == edited.tokens(text)[0]
+
+
 # ---- the chunk-cached fast path equals whole-text spaCy tokenisation ----------------------------
 
 def _reference_prepare(text: str) -> str:
