@@ -273,11 +273,14 @@ def test_clean_articles_on_sample_pages(sample_pages):
     assert claw.amounts == [2e7] and "£m" in claw.tokens and "exclusive" not in claw.tokens
 
 
-@pytest.mark.parametrize("jobs", [2, 3])
-def test_clean_articles_shared_between_processes_equals_one_process(sample_pages, jobs, monkeypatch):
-    """Spans of articles cleaned in forked children and here give the one-process tokens,
-    amounts, field split and counts (blurbs are found over the whole corpus first)."""
+@pytest.mark.parametrize("jobs,slow_blurbs", [(2, False), (3, False), (2, True)])
+def test_clean_articles_shared_between_processes_equals_one_process(sample_pages, jobs, slow_blurbs,
+                                                                     monkeypatch):
+    """Headlines and standfirsts of spans of articles cleaned in forked children and here give
+    the one-process tokens, amounts, field split and counts (children start on headlines while
+    the blurbs are found over the whole corpus, and wait for them before any standfirst)."""
     import copy
+    import time
 
     import pipeline.clean as clean_module
     from pipeline.config import ParseConfig
@@ -288,8 +291,16 @@ def test_clean_articles_shared_between_processes_equals_one_process(sample_pages
     serial = clean_articles(serial_arts, CleanConfig(), n_jobs=1)
     serial_split = [split_tokens(a) for a in serial_arts]
     spans = []
-    real = clean_module._forked_spans
-    monkeypatch.setattr(clean_module, "_forked_spans", lambda *a: spans.append(a[-1]) or real(*a))
+
+    class Recorded(clean_module._ForkedFields):
+        def __init__(self, cleaner, articles, workers) -> None:
+            spans.append(workers)
+            super().__init__(cleaner, articles, workers)
+
+    monkeypatch.setattr(clean_module, "_ForkedFields", Recorded)
+    if slow_blurbs:  # children run out of headlines first and wait for the flags
+        real_flags = clean_module._blurb_flags
+        monkeypatch.setattr(clean_module, "_blurb_flags", lambda *a: time.sleep(0.5) or real_flags(*a))
     shared = clean_articles(arts, CleanConfig(parallel_threshold=2), n_jobs=jobs)
     assert spans == [jobs]  # the shared path ran
     assert [(a.tokens, a.amounts) for a in arts] == [(a.tokens, a.amounts) for a in serial_arts]
