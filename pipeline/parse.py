@@ -20,6 +20,7 @@ table (:func:`_compile_steps`), and the title check decodes only when cost bound
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io as _io
 import json
@@ -34,7 +35,7 @@ from typing import Any
 from .collector import paused_gc  # noqa: F401 - used here and by the parallel parse
 from .config import ParseConfig
 from .errors import InputError
-from .io import read_text
+from .io import decode_text, read_bytes
 from .records import Article, Reject, Source, article_id, normalise_key
 
 # Limits: past these a field is not the thing it claims to be (a scrape gone wrong).
@@ -89,6 +90,10 @@ class FileParse:
     title: str | None
     slots: list[Slot]
     rejects: list[Reject]
+    # of the bytes parsed (for run.json), when read from a file: taken here, where the bytes are
+    # in hand anyway, instead of reading every input a second time
+    sha256: str | None = None
+    size: int | None = None
 
     @property
     def slot_count(self) -> int:
@@ -107,6 +112,8 @@ class ParseResult:
     articles: list[Article]
     rejects: list[Reject]
     counts: dict[str, Any] = field(default_factory=dict)
+    # per input file, in order: (file, sha256, bytes) of what was parsed (FileParse.sha256, .size)
+    digests: list[tuple[str, str | None, int | None]] = field(default_factory=list)
 
 
 # ---- text normalisation and headline prefixes -------------------------------------------------
@@ -910,10 +917,12 @@ def parse_text(text: str, file: str, kind: str, config: ParseConfig, *,
 
 def parse_file(path: str | Path, config: ParseConfig, *, headline_column: str | None = None,
                standfirst_column: str | None = None) -> FileParse:
-    """Read (via :mod:`pipeline.io`) and parse one input file."""
-    text = read_text(Path(path))
-    return parse_text(text, str(path), input_kind(path), config,
-                      headline_column=headline_column, standfirst_column=standfirst_column)
+    """Read (via :mod:`pipeline.io`) and parse one input file; its checksum and size too."""
+    data = read_bytes(Path(path))
+    parsed = parse_text(decode_text(data, str(path)), str(path), input_kind(path), config,
+                        headline_column=headline_column, standfirst_column=standfirst_column)
+    parsed.sha256, parsed.size = hashlib.sha256(data).hexdigest(), len(data)
+    return parsed
 
 
 def with_derived_ids(parsed: FileParse) -> FileParse:
@@ -945,6 +954,7 @@ class ArticleMerger:
         self.merged = 0
         self.rejects: list[Reject] = []
         self.files: list[dict[str, Any]] = []
+        self.digests: list[tuple[str, str | None, int | None]] = []
 
     def add_file(self, parsed: FileParse) -> None:
         """Merge one file's slots and keep its rejects, in page order."""
@@ -956,6 +966,7 @@ class ArticleMerger:
         self.files.append({"file": parsed.file, "kind": parsed.kind, "title": parsed.title,
                            "slots": parsed.slot_count,
                            "rejected": len(self.rejects) - rejected_before})
+        self.digests.append((parsed.file, parsed.sha256, parsed.size))
 
     def add(self, slot: Slot) -> None:
         """Merge one slot: a new article, or one more system and source on an existing one."""
@@ -1009,7 +1020,7 @@ class ArticleMerger:
         counts = {"slots": self.slots, "written": len(articles), "merged": self.merged,
                   "rejected": len(self.rejects), "files": self.files}
         assert counts["slots"] == counts["written"] + counts["merged"] + counts["rejected"]
-        return ParseResult(articles, list(self.rejects), counts)
+        return ParseResult(articles, list(self.rejects), counts, list(self.digests))
 
 
 def parse_paths(paths: Iterable[str | Path], config: ParseConfig | None = None, *,

@@ -135,6 +135,17 @@ def _input_format(path: Path) -> str:
     return {".jsonl": "jsonl", ".csv": "csv"}.get(suffix, "page")
 
 
+def _described_by_parse(parsed: Any, paths: list[Path]) -> list[dict[str, Any]] | None:
+    """:func:`_describe_inputs` from the checksums the parse took of the bytes it read, or None
+    when it has not got one for every input, in order."""
+    digests = getattr(parsed, "digests", None) or []
+    if len(digests) != len(paths) or any(file != str(path) or sha256 is None
+                                         for (file, sha256, _), path in zip(digests, paths)):
+        return None
+    return [{"path": str(path), "sha256": sha256, "bytes": size, "format": _input_format(path)}
+            for (_, sha256, size), path in zip(digests, paths)]
+
+
 def _describe_inputs(paths: list[Path]) -> list[dict[str, Any]]:
     from .io import sha256_file
 
@@ -481,35 +492,20 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
     # parse --------------------------------------------------------------------------------------
-    from .backends.forked import Forked, ForkFailed, can_fork
-    from .backends.processes import PARSE_MIN_FILES, parse_paths_parallel
+    from .backends.processes import parse_paths_parallel
 
     t0 = time.perf_counter()
     progress.start("parse", len(inputs))
-    # the inputs' checksums for run.json: in a forked child alongside the parse when it is
-    # parallel (6,000 files take ~0.3 s); a child that fails is redone below, after the parse
-    describer = Forked(lambda: _describe_inputs(inputs)) \
-        if jobs > 1 and len(inputs) >= PARSE_MIN_FILES and can_fork() else None
-    described = None
-    if describer is None and all(p.is_file() for p in inputs):
-        described = _describe_inputs(inputs)
     # while worker processes parse, this one is idle: load what the later stages need
     prefetch = Prefetch(model_path, config)
     # the collector paused during the prefetch too: its imports and unpickling allocate enough
     # to trigger full passes over the parsed records, which made it ~40% slower
-    try:
-        with paused_gc():
-            parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
-                                          meanwhile=prefetch.load if jobs > 1 else None)
-            if describer is not None:
-                with contextlib.suppress(ForkFailed):
-                    described = describer.result()
-            # before the collector is back on: its first pass would walk every record parsed
-            # while it was off (they are all still in the youngest generation; 0.25 s at 100k)
-            freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
-    finally:
-        if describer is not None:
-            describer.cancel()  # after an error (no-op once collected)
+    with paused_gc():
+        parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
+                                      meanwhile=prefetch.load if jobs > 1 else None)
+        # before the collector is back on: its first pass would walk every record parsed
+        # while it was off (they are all still in the youngest generation; 0.25 s at 100k)
+        freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
     classifier = prefetch.classifier
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)
@@ -517,6 +513,8 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     progress.advance("parse", len(inputs))
     timings["parse"] = time.perf_counter() - t0
     progress.finish("parse", timings["parse"])
+    # the inputs' checksums for run.json, of the very bytes parsed (taken by the parse workers)
+    described = _described_by_parse(parsed, inputs)
     if described is None:  # parse accepted them, so they are readable now
         described = _describe_inputs(inputs)
 

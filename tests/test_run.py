@@ -74,6 +74,7 @@ def test_manifest(sample_run: tuple[RunResult, Path], model_path: Path) -> None:
     assert [i["path"] for i in manifest["inputs"]] == [str(p) for p in resolve_inputs(None)]
     for item in manifest["inputs"]:
         assert item["sha256"] == sha256_file(Path(item["path"])) and item["format"] == "page"
+        assert item["bytes"] == Path(item["path"]).stat().st_size
     assert manifest["config"] == Config().to_dict()
     assert manifest["seeds"] == {"cluster.random_state": 0}
     assert manifest["model"]["sha256"] == sha256_file(model_path)

@@ -106,6 +106,10 @@ def test_parallel_parse_and_tag_equal_in_process(pages: Path, model_path: Path,
     parallel = processes.parse_paths_parallel(files, config.parse, n_jobs=2)
     assert [a.to_json() for a in parallel.articles] == [a.to_json() for a in serial.articles]
     assert parallel.counts == serial.counts and len(parallel.rejects) == len(serial.rejects)
+    # each file's checksum and size, of the bytes parsed, for run.json: the same either way
+    from pipeline.io import sha256_file
+
+    assert parallel.digests == serial.digests == [(str(f), sha256_file(f), f.stat().st_size) for f in files]
 
     subset = serial.articles[:300]
     twins = parse_paths(files, config.parse).articles[:300]
