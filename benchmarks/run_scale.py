@@ -6,6 +6,7 @@ scikit-learn baseline at 100k) can only be checked by measuring, with the sizes 
     python benchmarks/run_scale.py --sizes 10000,100000 --jobs 2
     python benchmarks/run_scale.py --sizes 1000000 --workdir /tmp/hsj-scale
     python benchmarks/run_scale.py --sizes 10000 --backend dask      # the Dask backend instead
+    python benchmarks/run_scale.py --sizes 100000 --repeats 3         # fastest of 3 fresh runs
 
 Each size runs in its own subprocess so peak memory is per size. A corpus is generated once per
 (size, seed) by ``benchmarks/generate_corpus.py`` and cached in ``--workdir``. The pipeline runs
@@ -19,6 +20,10 @@ Memory: a sampling thread reads ``VmRSS`` from ``/proc/<pid>/status`` every 50 m
 process *and all its descendants* (clean/tag worker processes, Dask workers) and keeps the peak
 of their sum per stage. ``ru_maxrss`` (RUSAGE_SELF, RUSAGE_CHILDREN) is reported as well: it is
 the exact high-water of the main process but cannot see workers that are still alive.
+
+``--repeats N`` runs each size N times, each in a fresh process (so imports are paid every
+time), and compares the fastest pipeline run with the fastest baseline of all runs: best of N on
+both sides, on a machine whose speed varies from minute to minute. Every run's total is kept.
 
 Results go to ``benchmarks/results/scale-<sizes>.json`` (gitignored) and a Markdown table is
 printed for the README.
@@ -322,6 +327,23 @@ def run_one(size: int, args: argparse.Namespace) -> dict[str, Any]:
             "ours": ours, "baseline": base, "ratios": ratios(ours, base) if base else {}}
 
 
+def fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """With ``--repeats``: the run whose pipeline total was fastest, against the fastest baseline
+    of all runs (best of N on both sides, as the baseline already is within a run); every run's
+    pipeline total is kept. One run is returned as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    best = dict(min(runs, key=lambda r: r["ours"]["seconds"]["total"]))
+    best["pipeline_totals_of_all_runs"] = [r["ours"]["seconds"]["total"] for r in runs]
+    best["ours"] = dict(best["ours"])  # memory: the highest peak of any run, not the fastest run's
+    best["ours"]["peak_rss_mib_total"] = max(r["ours"]["peak_rss_mib_total"] for r in runs)
+    bases = [r["baseline"] for r in runs if r.get("baseline")]
+    if bases:
+        best["baseline"] = min(bases, key=lambda b: b["seconds"]["total"])
+        best["ratios"] = ratios(best["ours"], best["baseline"])
+    return best
+
+
 def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
     """ours / baseline: clean+vectorise vs TF-IDF, cluster vs k-means, tag vs SVC predict, total."""
     s, b = ours["seconds"], base["seconds"]
@@ -383,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--baseline-repeats", type=int, default=3,
                         help="run the baseline this many times and compare with the fastest")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the pipeline this many times (fresh processes) and report the fastest")
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/scale-<sizes>.json)")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -405,11 +429,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_baseline:
             cmd.append("--no-baseline")
         cmd += ["--baseline-repeats", str(args.baseline_repeats)]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
-        if proc.returncode != 0:
-            print(f"size {size} failed (exit {proc.returncode})", file=sys.stderr)
-            return proc.returncode
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        runs = []
+        for _ in range(max(1, args.repeats)):  # each in a fresh process: imports are paid every time
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
+            if proc.returncode != 0:
+                print(f"size {size} failed (exit {proc.returncode})", file=sys.stderr)
+                return proc.returncode
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        results.append(fastest(runs))
         print(json.dumps(results[-1]["ratios"], indent=1), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(args.out) if args.out else RESULTS / f"scale-{args.backend}-{'-'.join(map(str, sizes))}.json"
