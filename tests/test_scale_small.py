@@ -150,6 +150,15 @@ def test_benchmark_ratios_and_memory_sampler() -> None:
     assert r["total, clean..tag only (vs baseline total)"] == 3.75
     concurrent = {**ours, "tag_concurrent": True, "tag_wait_seconds": 1.0}  # only the wait counts
     assert run_scale.ratios(concurrent, base)["total, clean..tag only (vs baseline total)"] == 2.5
+    # --repeats: the fastest pipeline run against the fastest baseline of any run, highest peak
+    slow = {"ours": {**ours, "peak_rss_mib_total": 900}, "baseline": {"seconds": {**base["seconds"], "total": 3.4}}}
+    quick = {"ours": {**ours, "seconds": {**ours["seconds"], "total": 13.6}, "peak_rss_mib_total": 800},
+             "baseline": base}
+    best = run_scale.fastest([slow, quick])
+    assert best["ours"]["seconds"]["total"] == 13.6 and best["baseline"]["seconds"]["total"] == 3.4
+    assert best["ratios"]["total, whole pipeline incl. parse+write (vs baseline total)"] == 4.0
+    assert best["ours"]["peak_rss_mib_total"] == 900 and best["pipeline_totals_of_all_runs"] == [17.0, 13.6]
+    assert run_scale.fastest([slow]) is slow
     sampler = run_scale.MemorySampler()
     sampler.set_phase("x")
     block = bytearray(64 * 1024 * 1024)  # noqa: F841 - held while sampling
