@@ -67,7 +67,11 @@ def read_bytes(path: Path) -> bytes:
             size = os.fstat(handle.fileno()).st_size
             if size > MAX_INPUT_BYTES:
                 raise InputError(f"file is too large ({size} bytes; limit {MAX_INPUT_BYTES})", file=str(path))
-            return handle.read()
+            # bounded even where the size says nothing (a pipe, /dev/zero) or the file grows
+            data = handle.read(MAX_INPUT_BYTES + 1)
+            if len(data) > MAX_INPUT_BYTES:
+                raise InputError(f"file is too large (over {MAX_INPUT_BYTES} bytes)", file=str(path))
+            return data
     except (FileNotFoundError, NotADirectoryError):
         raise InputError("no such file", file=str(path)) from None
     except IsADirectoryError:

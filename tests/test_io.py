@@ -75,6 +75,26 @@ def test_read_errors_name_the_file(tmp_path, monkeypatch) -> None:
         read_bytes(path)
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or not Path("/dev/zero").exists(),
+                    reason="needs /dev/zero and /proc (Linux)")
+def test_reads_are_bounded_by_the_size_limit_whatever_the_file_says(tmp_path, monkeypatch) -> None:
+    import os
+
+    monkeypatch.setattr(pipeline.io, "MAX_INPUT_BYTES", 1000)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 1001)
+    with pytest.raises(InputError, match="too large"):
+        read_bytes(big)
+    with pytest.raises(InputError, match="too large") as info:  # a device reports size 0
+        read_bytes(Path("/dev/zero"))
+    assert info.value.file == "/dev/zero"
+    read, write = os.pipe()  # a pipe: read to its end, within the limit
+    os.write(write, b"Kent ICS\n")
+    os.close(write)
+    assert read_bytes(Path(f"/proc/self/fd/{read}")) == b"Kent ICS\n"
+    os.close(read)
+
+
 def test_read_text_round_trip(tmp_path) -> None:
     path = tmp_path / "page.txt"
     path.write_bytes(b"\xef\xbb\xbfTitle ICS\r\n\r\nmoney\r\n")
