@@ -192,21 +192,10 @@ def _write_blocks(handle: IO[bytes], blocks: Iterable[bytes], digest: Any) -> No
         handle.write(block)
 
 
-def _die_with_parent(parent: int) -> None:
-    """In a forked child: be killed when the parent dies (it holds the output lock's descriptor too)."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
 class _PartFile:
     """The forked child's side: encoded chunks appended to a part file in the staging directory,
-    each returned as its (offset, length) there. Opened on the child's first chunk, which is
-    also when the child arranges to die with its parent."""
+    each returned as its (offset, length) there, the file opened on the child's first chunk. (The
+    child dies with its parent, as every forked child does: it holds the output lock too.)"""
 
     def __init__(self, path: Path, parent: int) -> None:
         self.path = path
@@ -216,10 +205,6 @@ class _PartFile:
 
     def append(self, data: bytes) -> tuple[int, int]:
         if self.fd is None:
-            import gc
-
-            gc.disable()  # a collection would touch (and so copy) every page inherited from the parent
-            _die_with_parent(self.parent)
             _test_pause("encode")
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         view = memoryview(data)

@@ -147,3 +147,36 @@ def test_shared_chunks_stopped_early_leave_no_child() -> None:
     for child in shared._children:
         with pytest.raises(ProcessLookupError):
             os.kill(child.pid, 0)
+
+
+def test_children_die_with_their_parent() -> None:
+    """A killed run's children stop at once: they hold its open files (the output lock) too."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent("""
+        import time
+        from pipeline.backends.forked import SharedChunks
+        shared = SharedChunks(200, lambda i: time.sleep(0.5) or i, children=2)
+        print(" ".join(str(c.pid) for c in shared._children), flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    children = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(children) == 2
+    proc.kill()
+    proc.wait(timeout=30)
+
+    def gone(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                return handle.read().split(") ")[1].startswith("Z")  # a zombie awaiting init
+        except OSError:
+            return True
+
+    deadline = time.monotonic() + 10
+    while not all(map(gone, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(map(gone, children))

@@ -13,6 +13,7 @@ error surfaces with its usual one-line message. Only Linux-style ``fork`` is use
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -32,6 +33,19 @@ def can_fork() -> bool:
         and os.uname().sysname == "Linux"
 
 
+def die_with_parent(parent: int) -> None:
+    """In a forked child: be killed when the parent dies. A child inherits the parent's open
+    files, the output directory's lock among them; without this, a run killed mid-stage kept its
+    lock held until its children had finished their share of the work."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 class Forked:
     """A handle on ``fn()`` running in a forked child; :meth:`result` waits for its return value.
 
@@ -42,9 +56,11 @@ class Forked:
 
     def __init__(self, fn: Callable[[], Any]) -> None:
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # child
             os.close(read_fd)
+            die_with_parent(parent)
             # short-lived: a collection would find nothing and copy every inherited page it walks
             gc.disable()
             status = 0
