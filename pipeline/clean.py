@@ -787,9 +787,15 @@ def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs:
 
 def _field_texts(articles: Sequence[Article], dropped: Sequence[bool]) -> tuple[list[str], list[str]]:
     """The texts cleaned per article: headline without kicker/series, standfirst unless a blurb."""
-    heads = [headline_text(a) if a.kicker or a.series else (a.headline or "") for a in articles]
-    stands = ["" if d else (a.standfirst or "") for a, d in zip(articles, dropped)]
-    return heads, stands
+    return _headline_texts(articles), _standfirst_texts(articles, dropped)
+
+
+def _headline_texts(articles: Sequence[Article]) -> list[str]:
+    return [headline_text(a) if a.kicker or a.series else (a.headline or "") for a in articles]
+
+
+def _standfirst_texts(articles: Sequence[Article], dropped: Sequence[Any]) -> list[str]:
+    return ["" if d else (a.standfirst or "") for a, d in zip(articles, dropped)]
 
 
 def _text_counts(heads: list[str], stands: list[str]) -> dict[str, int]:
@@ -825,8 +831,6 @@ class _ForkedFields:
     is cleaned in both, to the same tokens (they depend on the text alone; tested).
     """
 
-    FLAG_WAIT = 0.5  # seconds between a waiting child's checks that its parent is alive
-
     def __init__(self, cleaner: TextCleaner, articles: list[Article], workers: int) -> None:
         import multiprocessing
 
@@ -836,7 +840,6 @@ class _ForkedFields:
         self.cleaner = cleaner
         self.articles = articles
         self.starts, self.size = _span_starts(len(articles), workers)
-        self.parent = os.getpid()
         self.dropped: list[bool] | None = None
         self.flags: Any = None
         self.ready: Any = None
@@ -850,20 +853,14 @@ class _ForkedFields:
     def _flags(self, part: slice) -> list[bool] | list[int]:
         if self.dropped is not None:  # this process, once they are known
             return self.dropped[part]
-        while not self.ready.wait(self.FLAG_WAIT):  # a child, ahead of the blurb search
-            if os.getppid() != self.parent:
-                os._exit(1)
+        self.ready.wait()  # a child, ahead of the blurb search (it dies with this process)
         return self.flags[part]
 
     def _chunk(self, i: int) -> tuple[list[list[str]], list[list[float]]]:
         n = len(self.starts)
         part = slice(self.starts[i % n], self.starts[i % n] + self.size)
-        if i < n:
-            texts = ["" if d else (a.standfirst or "")
-                     for a, d in zip(self.articles[part], self._flags(part))]
-        else:
-            texts = [headline_text(a) if a.kicker or a.series else (a.headline or "")
-                     for a in self.articles[part]]
+        texts = _standfirst_texts(self.articles[part], self._flags(part)) if i < n \
+            else _headline_texts(self.articles[part])
         return self.cleaner.tokens(texts), list(map(parse_amounts, texts))
 
     def finish(self, dropped: list[bool]) -> tuple[list[list[str]], list[list[str]], list[list[float]],

@@ -295,7 +295,8 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
 
     Large runs overlap work: a forked child encodes chunks of ``articles.jsonl`` while this
     process renders the report, then both encode what is left (see :class:`_ArticleLines`).
-    Checksums are taken from the bytes as they are written. Nothing is published until every file is staged and ``COMPLETE`` is marked.
+    Checksums are taken from the bytes as they are written. Nothing is published until every
+    file is staged and ``COMPLETE`` is marked.
     """
     import hashlib
     import json

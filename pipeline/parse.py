@@ -32,7 +32,7 @@ from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
 from typing import Any
 
-from .collector import paused_gc  # noqa: F401 - used here and by the parallel parse
+from .collector import paused_gc
 from .config import ParseConfig
 from .errors import InputError
 from .io import decode_text, read_bytes

@@ -135,13 +135,15 @@ def _input_format(path: Path) -> str:
     return {".jsonl": "jsonl", ".csv": "csv"}.get(suffix, "page")
 
 
-def _described_by_parse(parsed: Any, paths: list[Path]) -> list[dict[str, Any]] | None:
-    """:func:`_describe_inputs` from the checksums the parse took of the bytes it read, or None
-    when it has not got one for every input, in order."""
+def describe_parsed_inputs(parsed: Any, paths: list[Path]) -> list[dict[str, Any]]:
+    """The inputs for ``run.json``: path, sha256, bytes, format. The checksums are those the
+    parse took of the very bytes it read (every backend parses with ``parse_file``); only if it
+    has not got one for every input, in order, are the files read again (:func:`_describe_inputs`;
+    the parse accepted them, so they are readable)."""
     digests = getattr(parsed, "digests", None) or []
     if len(digests) != len(paths) or any(file != str(path) or sha256 is None
                                          for (file, sha256, _), path in zip(digests, paths)):
-        return None
+        return _describe_inputs(paths)
     return [{"path": str(path), "sha256": sha256, "bytes": size, "format": _input_format(path)}
             for (_, sha256, size), path in zip(digests, paths)]
 
@@ -513,10 +515,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     progress.advance("parse", len(inputs))
     timings["parse"] = time.perf_counter() - t0
     progress.finish("parse", timings["parse"])
-    # the inputs' checksums for run.json, of the very bytes parsed (taken by the parse workers)
-    described = _described_by_parse(parsed, inputs)
-    if described is None:  # parse accepted them, so they are readable now
-        described = _describe_inputs(inputs)
+    described = describe_parsed_inputs(parsed, inputs)
 
     clusters: list[Any] = []
     notes: list[str] = []

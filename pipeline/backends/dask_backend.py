@@ -368,7 +368,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
         progress.advance("parse", len(inputs))
         timings["parse"] = time.perf_counter() - t0
         progress.finish("parse", timings["parse"])
-        described = local._describe_inputs(inputs)
+        described = local.describe_parsed_inputs(parsed, inputs)  # the workers' checksums
 
         if articles:
             t0 = time.perf_counter()

@@ -41,7 +41,8 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
     overlap without either waiting for the other. A chunk whose child failed is
     parsed again here, so a bad file raises its usual InputError, the first one in file order.
     """
-    from ..parse import ArticleMerger, parse_paths, paused_gc
+    from ..collector import paused_gc
+    from ..parse import ArticleMerger, parse_paths
     from .forked import SharedChunks, can_fork
 
     if n_jobs <= 1 or len(paths) < PARSE_MIN_FILES:
