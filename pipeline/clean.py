@@ -822,13 +822,14 @@ def _blurb_flags(articles: Sequence[Article], config: CleanConfig) -> tuple[froz
 class _ForkedFields:
     """:func:`_clean_fields` shared between forked children and this process (:class:`SharedChunks`).
 
-    Chunks ``0..n-1`` are the standfirsts of spans of articles, ``n..2n-1`` their headlines.
-    Children take chunks from the back, so they start on headlines at once, which need nothing
+    Chunks ``0..n-1`` are the headlines of spans of articles, ``n..2n-1`` their standfirsts.
+    Children take chunks from the front, so they start on headlines at once, which need nothing
     more; meanwhile this process finds the blurbs (a standfirst that is one is not cleaned: a
     corpus-wide question, 0.25 s at 100k articles), hands the flags to the children through
-    shared memory, counts the texts, then takes chunks from the front. Each child inherits the
-    built cleaner and the articles and sends back tokens and amounts only. A text in two chunks
-    is cleaned in both, to the same tokens (they depend on the text alone; tested).
+    shared memory, counts the texts, then takes in the children's results and works on chunks
+    from the back. Each child inherits the built cleaner and the articles and sends back tokens
+    and amounts only. A text in two chunks is cleaned in both, to the same tokens (they depend
+    on the text alone; tested).
     """
 
     def __init__(self, cleaner: TextCleaner, articles: list[Article], workers: int) -> None:
@@ -859,8 +860,8 @@ class _ForkedFields:
     def _chunk(self, i: int) -> tuple[list[list[str]], list[list[float]]]:
         n = len(self.starts)
         part = slice(self.starts[i % n], self.starts[i % n] + self.size)
-        texts = _standfirst_texts(self.articles[part], self._flags(part)) if i < n \
-            else _headline_texts(self.articles[part])
+        texts = _headline_texts(self.articles[part]) if i < n \
+            else _standfirst_texts(self.articles[part], self._flags(part))
         return self.cleaner.tokens(texts), list(map(parse_amounts, texts))
 
     def finish(self, dropped: list[bool]) -> tuple[list[list[str]], list[list[str]], list[list[float]],
@@ -874,7 +875,7 @@ class _ForkedFields:
                 self.ready.set()
             text_counts = _text_counts(*_field_texts(self.articles, dropped))
             n = len(self.starts)
-            tokens: tuple[list[list[str]], list[list[str]]] = ([], [])  # standfirsts, headlines
+            tokens: tuple[list[list[str]], list[list[str]]] = ([], [])  # headlines, standfirsts
             amounts: tuple[list[list[float]], list[list[float]]] = ([], [])
             for i, (chunk_tokens, chunk_amounts) in enumerate(self.shared.in_order()):
                 tokens[i >= n].extend(chunk_tokens)
@@ -882,8 +883,8 @@ class _ForkedFields:
         finally:
             self.cancel()
         # as _clean_fields: the pounds in the headline, then in the standfirst, each once
-        merged = [list(dict.fromkeys(h + s)) if h or s else [] for h, s in zip(amounts[1], amounts[0])]
-        return tokens[1], tokens[0], merged, text_counts
+        merged = [list(dict.fromkeys(h + s)) if h or s else [] for h, s in zip(amounts[0], amounts[1])]
+        return tokens[0], tokens[1], merged, text_counts
 
     def cancel(self) -> None:
         """Stop and reap any child still running (safe to call twice)."""

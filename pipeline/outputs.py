@@ -127,8 +127,8 @@ def _test_pause(phase: str) -> None:
     """Test hook: ``HSJ_TEST_PAUSE=<phase>:<seconds>`` sleeps at that point of writing.
 
     Phases are ``write`` (before each staged file is written), ``publish`` (before each rename
-    into place) and ``encode`` (in the forked child encoding part of articles.jsonl, before it
-    starts). Only the kill-mid-write tests set it; otherwise it is one environment lookup.
+    into place) and ``encode`` (in the forked child encoding part of articles.jsonl, before each
+    chunk). Only the kill-mid-write tests set it; otherwise it is one environment lookup.
     """
     spec = os.environ.get("HSJ_TEST_PAUSE", "")
     if spec.startswith(phase + ":"):
@@ -174,7 +174,6 @@ BLOCK_RECORDS = 1024
 # this process renders the report and then encodes the rest. Below it the fork and the pages it
 # copies cost more than they save (at 10k: +0.07 s CPU for -0.04 s).
 PARALLEL_MIN_ARTICLES = 20_000
-_PART_NAME = ".articles.part.tmp"
 
 
 def _blocks(records: Sequence[Any], start: int, stop: int) -> Iterator[bytes]:
@@ -192,68 +191,38 @@ def _write_blocks(handle: IO[bytes], blocks: Iterable[bytes], digest: Any) -> No
         handle.write(block)
 
 
-class _PartFile:
-    """The forked child's side: encoded chunks appended to a part file in the staging directory,
-    each returned as its (offset, length) there, the file opened on the child's first chunk. (The
-    child dies with its parent, as every forked child does: it holds the output lock too.)"""
-
-    def __init__(self, path: Path, parent: int) -> None:
-        self.path = path
-        self.parent = parent
-        self.fd: int | None = None
-        self.size = 0
-
-    def append(self, data: bytes) -> tuple[int, int]:
-        if self.fd is None:
-            _test_pause("encode")
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
-        offset, self.size = self.size, self.size + len(data)
-        return offset, len(data)
-
-
-def _encode_to_part(records: Sequence[Any], start: int, stop: int, part: _PartFile) -> tuple[int, int]:
-    """A forked child's work on one chunk: ``records[start:stop]`` encoded into the part file."""
-    return part.append(b"".join(_blocks(records, start, stop)))
-
-
 class _ArticleLines:
     """``articles.jsonl`` encoded by this process and, when it pays, one forked child.
 
     The chunks of records are shared out on demand (:class:`SharedChunks`): the child starts at
-    once (:meth:`start`) and takes chunks from the back into a part file; this process does its
-    other work (the report), then takes chunks from the front and writes them as it goes, then
-    the child's, read back from the part file (:meth:`write`). Whoever is faster does more, so
-    the two finish together. Chunks a failed child left, or whose bytes are missing from the
-    part file, are encoded here: the file is the same either way.
+    once (:meth:`start`) and encodes chunks from the front, handing each over as it is made;
+    this process does its other work (the report), then writes the child's chunks in order as
+    they arrive and encodes chunks from the back whenever the next one is not there yet. Whoever
+    is faster does more, so the two finish together. A chunk a failed child did not deliver is
+    encoded here: the file is the same either way.
     """
 
-    def __init__(self, articles: Sequence[Any], stage: Path, jobs: int) -> None:
+    def __init__(self, articles: Sequence[Any], jobs: int) -> None:
         from .backends.forked import SharedChunks, can_fork
 
         self.articles = articles
-        self.part = stage / _PART_NAME
+        self.pid = os.getpid()
         self.parallel = jobs > 1 and len(articles) >= PARALLEL_MIN_ARTICLES and can_fork()
         self.size = max(BLOCK_RECORDS, -(-len(articles) // SharedChunks.MAX_CHUNKS))
         self.starts = range(0, len(articles), self.size)
         self.shared: Any = None
 
-    def _span(self, index: int) -> tuple[int, int]:
-        start = self.starts[index]
-        return start, min(start + self.size, len(self.articles))
-
     def _encode(self, index: int) -> bytes:
-        return b"".join(_blocks(self.articles, *self._span(index)))
+        if os.getpid() != self.pid:
+            _test_pause("encode")  # in the forked child
+        start = self.starts[index]
+        return b"".join(_blocks(self.articles, start, min(start + self.size, len(self.articles))))
 
     def start(self) -> None:
         if self.parallel:
             from .backends.forked import SharedChunks
 
-            part = _PartFile(self.part, os.getpid())
-            self.shared = SharedChunks(len(self.starts), self._encode, children=1,
-                                       child_work=lambda i: _encode_to_part(self.articles, *self._span(i), part))
+            self.shared = SharedChunks(len(self.starts), self._encode, children=1, raw=True)
 
     def write(self, handle: IO[bytes], digest: Any) -> None:
         """Every line, in order, into ``handle`` (and ``digest``)."""
@@ -261,27 +230,7 @@ class _ArticleLines:
             _write_blocks(handle, _blocks(self.articles, 0, len(self.articles)), digest)
             return
         shared, self.shared = self.shared, None
-        fd: int | None = None
-        try:
-            for index, item in enumerate(shared.in_order()):
-                if isinstance(item, tuple):  # (offset, length) in the child's part file
-                    offset, length = item
-                    data = b""
-                    with contextlib.suppress(OSError):
-                        fd = os.open(self.part, os.O_RDONLY) if fd is None else fd
-                        data = os.pread(fd, length, offset)
-                    if len(data) != length:  # the part file lost bytes: encode them here
-                        data = self._encode(index)
-                else:
-                    data = item
-                digest.update(data)
-                handle.write(data)
-        finally:
-            shared.cancel()
-            if fd is not None:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                self.part.unlink()
+        _write_blocks(handle, shared.in_order(), digest)
 
     def cancel(self) -> None:
         """Stop the child if the parent gives up before collecting it."""
@@ -294,7 +243,8 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
     """Write every output whole into a staging directory, mark it complete, then publish it.
 
     Large runs overlap work: a forked child encodes chunks of ``articles.jsonl`` while this
-    process renders the report, then both encode what is left (see :class:`_ArticleLines`).
+    process renders the report and writes the other files, then both encode what is left (see
+    :class:`_ArticleLines`).
     Checksums are taken from the bytes as they are written. Nothing is published until every
     file is staged and ``COMPLETE`` is marked.
     """
@@ -308,21 +258,18 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
 
     out_dir = Path(out_dir)
     with _staging(out_dir) as stage:
-        lines = _ArticleLines(result.articles, stage, int(result.manifest.get("jobs") or 1))
+        lines = _ArticleLines(result.articles, int(result.manifest.get("jobs") or 1))
         digests: dict[str, str] = {}
         try:
             _test_pause("write")
             lines.start()
-            # this process's other work first, while the child encodes from the back
+            # this process's other work first, while the child encodes from the front (all of
+            # it before articles.jsonl: whatever is left after that file runs with a core idle)
             result.manifest["finished"] = _now()
             report = render_report(result).encode("utf-8")
             if result.vectoriser is not None:
                 with atomic_writer(stage / "vectoriser.joblib", "wb") as vectoriser:
                     joblib.dump(result.vectoriser, vectoriser)
-            with atomic_writer(stage / "articles.jsonl", "wb") as handle:
-                digest = hashlib.sha256()
-                lines.write(handle, digest)
-            digests["articles.jsonl"] = digest.hexdigest()
             _test_pause("write")
             with atomic_writer(stage / "rejects.jsonl", "wb") as handle:
                 digest = hashlib.sha256()
@@ -332,6 +279,11 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             with atomic_writer(stage / "report.html", "wb") as handle:
                 handle.write(report)
             digests["report.html"] = hashlib.sha256(report).hexdigest()
+            _test_pause("write")
+            with atomic_writer(stage / "articles.jsonl", "wb") as handle:
+                digest = hashlib.sha256()
+                lines.write(handle, digest)
+            digests["articles.jsonl"] = digest.hexdigest()
             staged = [n for n in OUTPUT_FILES if (stage / n).exists()]
             result.manifest["outputs"] = {
                 n: {"path": str(out_dir / n), "sha256": digests.get(n) or sha256_file(stage / n),

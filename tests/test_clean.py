@@ -175,13 +175,18 @@ def test_parallel_path_matches_serial(jobs, monkeypatch):
 
 
 def test_parallel_path_redoes_a_failed_child_here(monkeypatch):
-    from pipeline.backends import forked
+    import os
+    import signal
 
-    def fail(self):
-        self.cancel()
-        raise forked.ForkFailed("child process died")
+    parent = os.getpid()
+    real = TextCleaner._clean_many
 
-    monkeypatch.setattr(forked.Forked, "result", fail)
+    def dies_in_the_child(self, texts):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, texts)
+
+    monkeypatch.setattr(TextCleaner, "_clean_many", dies_in_the_child)
     texts = [f"{h} number {i}" for i, h in enumerate(HEADLINES * 4)]
     assert TextCleaner(CleanConfig(parallel_threshold=2)).tokens(texts, n_jobs=2) == TextCleaner().tokens(texts)
 

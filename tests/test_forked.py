@@ -117,7 +117,7 @@ def test_shared_chunks_limits() -> None:
         SharedChunks(256, lambda i: i)
 
 
-def test_shared_chunks_this_process_takes_the_front_in_order_while_children_take_the_back() -> None:
+def test_shared_chunks_children_take_the_front_and_this_process_the_back() -> None:
     import time
 
     parent = os.getpid()
@@ -127,14 +127,49 @@ def test_shared_chunks_this_process_takes_the_front_in_order_while_children_take
         return i, os.getpid()
 
     shared = SharedChunks(50, work, children=1)
-    time.sleep(0.1)  # the child has started from the back
+    time.sleep(0.1)  # the child has started from the front
     seen = []
     for value in shared.in_order():
         seen.append(value)
     assert [i for i, _ in seen] == list(range(50))
     owners = [pid == parent for _, pid in seen]
-    assert owners[0] and not owners[-1]
-    assert owners == sorted(owners, reverse=True)  # one front run here, then the children's back run
+    assert not owners[0] and owners[-1]
+    assert owners == sorted(owners)  # the child's front run, then this process's back run
+
+
+def test_shared_chunks_take_in_results_while_the_children_work() -> None:
+    """The children's results are handed over as each is made: this process yields the first
+    ones long before the children have finished."""
+    import time
+
+    shared = SharedChunks(40, lambda i: time.sleep(0.05) or (i, time.monotonic()), children=1)
+    iterator = shared.in_order()
+    first, made = next(iterator)
+    taken = time.monotonic()
+    rest = list(iterator)
+    assert first == 0 and [i for i, _ in rest] == list(range(1, 40))
+    assert taken < max(m for _, m in rest)  # taken in before the last chunk was even made
+
+
+def test_shared_chunks_pass_raw_bytes_through() -> None:
+    shared = SharedChunks(30, lambda i: bytes([i]) * (i * 1000 + 1), children=2, raw=True)
+    assert shared.results() == [bytes([i]) * (i * 1000 + 1) for i in range(30)]
+
+
+def test_shared_chunks_report_a_child_that_raises_and_redo_its_chunk() -> None:
+    import time
+
+    parent = os.getpid()
+
+    def work(i: int) -> int:
+        time.sleep(0.005)
+        if os.getpid() != parent and i == 2:
+            raise ValueError("only in the child")
+        return i
+
+    shared = SharedChunks(30, work, children=1)
+    assert shared.results() == list(range(30))
+    assert len(shared.failures) == 1 and "ValueError: only in the child" in shared.failures[0]
 
 
 def test_shared_chunks_stopped_early_leave_no_child() -> None:
@@ -180,3 +215,18 @@ def test_children_die_with_their_parent() -> None:
     while not all(map(gone, children)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(map(gone, children))
+
+
+def test_shared_chunks_raise_the_first_error_in_chunk_order() -> None:
+    """This process works from the back, so it may meet a later bad chunk first: the error of
+    the earliest bad chunk is the one raised, as in one process."""
+    import time
+
+    def work(i: int) -> int:
+        time.sleep(0.01)
+        if i in (5, 18):
+            raise ValueError(f"bad chunk {i}")
+        return i
+
+    with pytest.raises(ValueError, match="bad chunk 5"):
+        SharedChunks(20, work, children=1).results()

@@ -1,8 +1,9 @@
 """write_outputs: the files hold exactly the records, however they were encoded.
 
 articles.jsonl is written by this process alone, or (large runs, jobs > 1) with a forked child
-encoding chunks from the back into a part file; what a failed child left is encoded here. Every way must give
-the same bytes as the plain one-line-per-record writer, and run.json must describe the files.
+encoding chunks from the front and handing each over; what a failed child did not deliver is encoded
+here. Every way must give the same bytes as the plain one-line-per-record writer, and run.json must
+describe the files.
 """
 from __future__ import annotations
 
@@ -85,24 +86,32 @@ def slow_report(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report, "render_report", slow)
 
 
-@needs_fork
-def test_a_forked_child_encodes_chunks_from_the_back(tmp_path: Path, small_parallel: None, slow_report: None,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    real = outputs._encode_to_part
-    witness = tmp_path / "child.txt"
+@pytest.fixture
+def encode_notes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every chunk encoding leaves a note "<pid> <start>" in a file (the child's notes too)."""
+    witness = tmp_path / "encoded.txt"
+    real = outputs._ArticleLines._encode
 
-    def spy(records, start, stop, part) -> tuple[int, int]:  # runs in the child: it leaves notes
+    def spy(self, index: int) -> bytes:
         with open(witness, "a", encoding="utf-8") as note:
-            note.write(f"{os.getpid()} {part.parent} {start} {stop}\n")
-        return real(records, start, stop, part)
+            note.write(f"{os.getpid()} {self.starts[index]}\n")
+        return real(self, index)
 
-    monkeypatch.setattr(outputs, "_encode_to_part", spy)
+    monkeypatch.setattr(outputs._ArticleLines, "_encode", spy)
+    return witness
+
+
+@needs_fork
+def test_a_forked_child_encodes_chunks_from_the_front(tmp_path: Path, small_parallel: None, slow_report: None,
+                                                      encode_notes: Path) -> None:
     result = _result(100, jobs=2)
     write_outputs(result, tmp_path / "out")
-    notes = [tuple(map(int, line.split())) for line in witness.read_text().splitlines()]
-    assert notes and all(child != os.getpid() and parent == os.getpid() for child, parent, _, _ in notes)
-    spans = [(start, stop) for _, _, start, stop in notes]
-    assert spans[0][1] == 100 and spans == sorted(spans, reverse=True)  # from the back, in turn
+    notes = [tuple(map(int, line.split())) for line in encode_notes.read_text().splitlines()]
+    child = [start for pid, start in notes if pid != os.getpid()]
+    here = [start for pid, start in notes if pid == os.getpid()]
+    assert child and child[0] == 0 and child == sorted(child)  # from the front, in turn
+    assert sorted(child + here) == list(range(0, 100, 7))  # every chunk once
+    assert not here or (here == sorted(here, reverse=True) and min(here) > max(child))  # the back here
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
 
 
@@ -111,33 +120,40 @@ def test_small_or_single_job_runs_do_not_fork(tmp_path: Path, small_parallel: No
     def no_fork(*args: object) -> None:
         raise AssertionError("forked")
 
-    monkeypatch.setattr("pipeline.backends.forked.Forked", no_fork)
+    monkeypatch.setattr("pipeline.backends.forked.SharedChunks._fork", no_fork)
     write_outputs(_result(39, jobs=2), tmp_path / "a")  # below PARALLEL_MIN_ARTICLES
     write_outputs(_result(100, jobs=1), tmp_path / "b")
     assert (tmp_path / "b" / "articles.jsonl").read_bytes().count(b"\n") == 100
 
 
 @needs_fork
-@pytest.mark.parametrize("failure", ["raises", "short part", "dies"])
+@pytest.mark.parametrize("failure", ["raises", "lost bytes", "dies"])
 def test_failed_child_is_replaced_by_encoding_here(tmp_path: Path, small_parallel: None, slow_report: None,
                                                    monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
-    witness = tmp_path / "child.txt"
+    from pipeline.backends import forked
 
-    def broken(records, start, stop, part) -> tuple[int, int]:
+    witness = tmp_path / "child.txt"
+    real = outputs._ArticleLines._encode
+    parent = os.getpid()
+
+    def broken(self, index: int) -> bytes:
+        if os.getpid() == parent:
+            return real(self, index)
         witness.write_text("ran")
         if failure == "raises":
             raise RuntimeError("child broke")
-        offset, _ = part.append(b'{"partial":')
         if failure == "dies":
             os.kill(os.getpid(), signal.SIGKILL)
-        return offset, 10_000  # not the length written
+        return real(self, index)
 
-    monkeypatch.setattr(outputs, "_encode_to_part", broken)
+    if failure == "lost bytes":  # what the child handed over cannot be read back in full
+        monkeypatch.setattr(forked._Feed, "read", lambda self, offset, length: b'{"partial":')
+    monkeypatch.setattr(outputs._ArticleLines, "_encode", broken)
     result = _result(100, jobs=2)
     write_outputs(result, tmp_path / "out")
     assert witness.read_text() == "ran"
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
-    assert not list((tmp_path / "out").glob(".*"))  # no part file or staging directory left
+    assert not list((tmp_path / "out").glob(".*"))  # no staging directory left
 
 
 def test_unencodable_text_fails_without_publishing(tmp_path: Path) -> None:

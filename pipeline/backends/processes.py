@@ -36,10 +36,10 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
     interpreter start-up, unlike a process pool: at 100k articles that start-up made two
     workers slower than one process); this process first calls ``meanwhile`` (``run`` loads
     spaCy, scikit-learn and the classifier then; never before a fork, so no thread is ever
-    forked), then takes the chunks still left from the front, merging each as it goes, while
-    the children work from the back (:class:`SharedChunks`): a slow load and the parsing
-    overlap without either waiting for the other. A chunk whose child failed is
-    parsed again here, so a bad file raises its usual InputError, the first one in file order.
+    forked), then merges the children's files in order as they arrive and parses chunks from
+    the back in between (:class:`SharedChunks`): a slow load and the parsing overlap without
+    either waiting for the other. A chunk whose child failed is parsed again here, and errors
+    raise in file order, so a bad file raises its usual InputError, the first one in file order.
     """
     from ..collector import paused_gc
     from ..parse import ArticleMerger, parse_paths
