@@ -433,11 +433,20 @@ def _tag_span(articles: list[Article], cleaned: Any, config: Config, model_path:
     return tag_articles_parallel(chunk, classifier, model_path, config.tag, jobs, known=known)
 
 
-def _tag_fields(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
-                classifier: Any, begin: int, end: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
-    """Tag ``articles[begin:end]`` in this process; their four tag fields and the counts."""
-    counts = _tag_span(articles, cleaned, config, model_path, classifier, begin, end)
-    return [(a.category, a.confidence, a.uncertain, a.scores) for a in articles[begin:end]], counts
+def _tag_fields(articles: list[Article], cleaned: Any, config: Config, classifier: Any,
+                begin: int, end: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Tag ``articles[begin:end]`` without touching them (a forked child's work): their tag
+    columns -- categories, confidences, flags, rounded probabilities as one array, class
+    names -- and the counts. The score dicts are built where the articles live."""
+    from .tag import article_item, known_from_clean, tag_arrays, tag_counts
+
+    chunk = articles[begin:end]
+    # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
+    known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
+    categories, confidences, uncertain, rounded = tag_arrays(
+        [article_item(a) for a in chunk], classifier, config.tag, known=known)
+    names = [str(c) for c in classifier.classes_]
+    return (categories, confidences, uncertain, rounded, names), tag_counts(categories, uncertain, names)
 
 
 def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
@@ -447,7 +456,7 @@ def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_
     chunks still left (:func:`_finish_tagging`), so neither side waits for the other.
 
     Children inherit the articles, the classifier and the clean stage's tokens (copy-on-write)
-    and send back only the four tag fields per article.
+    and send back only the tag columns, the probabilities as one array per chunk.
     """
     from .backends.forked import SharedChunks, can_fork
     from .tag import load_classifier
@@ -458,7 +467,7 @@ def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_
     size = max(TAG_CHUNK, -(-len(articles) // SharedChunks.MAX_CHUNKS))
     starts = range(0, len(articles), size)
     return SharedChunks(len(starts), lambda i: _tag_fields(
-        articles, cleaned, config, model_path, classifier, starts[i], starts[i] + size), children=jobs - 1)
+        articles, cleaned, config, classifier, starts[i], starts[i] + size), children=jobs - 1)
 
 
 def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: Config,
@@ -466,19 +475,22 @@ def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: 
                     classifier: Any = None) -> dict[str, Any]:
     """Tag the chunks the children have not taken and gather theirs into the articles (or tag
     everything here when no child was started); the summed counts, in chunk order."""
+    from .tag import score_dicts
+
     if tagger is None:
         return tag_stage(articles, cleaned, config, model_path, jobs, progress, classifier)
     tag_counts: dict[str, Any] = {}
     position = 0
-    with paused_gc():  # 100k score dicts unpickled: young-generation passes cost 0.05 s, find nothing
-        for fields, counts in tagger.in_order():
-            for article, (category, confidence, uncertain, scores) in zip(
-                    articles[position:position + len(fields)], fields, strict=True):
+    with paused_gc():  # 100k score dicts made: young-generation passes cost 0.05 s, find nothing
+        for (categories, confidences, flags, rounded, names), counts in tagger.in_order():
+            for article, category, confidence, uncertain, scores in zip(
+                    articles[position:position + len(categories)], categories, confidences, flags,
+                    score_dicts(rounded, names), strict=True):
                 article.category = category
                 article.confidence = confidence
                 article.uncertain = uncertain
                 article.scores = scores
-            position += len(fields)
+            position += len(categories)
             _add_counts(tag_counts, counts)
     if position != len(articles):
         raise RuntimeError(f"tagged {position} of {len(articles)} articles")  # a bug, not user error

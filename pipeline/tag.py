@@ -444,14 +444,18 @@ def round4(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _tag_columns(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig | None,
-                 known: Mapping[str, list[str]] | None) -> tuple[list[Any], ...]:
-    """(categories, confidences, uncertain flags, score dicts) of ``items``, one list each."""
+def tag_arrays(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig | None = None, *,
+               known: Mapping[str, list[str]] | None = None) -> tuple[list[Any], ...]:
+    """(categories, confidences, uncertain flags, rounded probabilities) of ``items``: the first
+    three as lists, the last as one array (items x ``classes_``), which :func:`score_dicts`
+    turns into the ``scores`` mappings. Why apart: a forked tagger sends the array back; 100k
+    score dicts cost more to build and pickle there than to build from it here."""
     config = config or TagConfig()
-    classes = [str(c) for c in clf.classes_]
-    names = np.asarray(classes, dtype=object)
-    columns: tuple[list[Any], ...] = ([], [], [], [])
-    categories, confidences, uncertain, scores = columns
+    names = np.asarray([str(c) for c in clf.classes_], dtype=object)
+    categories: list[Any] = []
+    confidences: list[Any] = []
+    uncertain: list[Any] = []
+    rounded_parts: list[np.ndarray] = []
     for begin in range(0, len(items), PREDICT_CHUNK):  # bounds the feature matrices' memory
         proba = clf.predict_proba(items[begin:begin + PREDICT_CHUNK], known=known)
         best = np.argmax(proba, axis=1)
@@ -460,8 +464,22 @@ def _tag_columns(items: Sequence[Any], clf: CategoryClassifier, config: TagConfi
         categories.extend(names[best].tolist())
         confidences.extend(confidence.tolist())
         uncertain.extend((confidence < config.min_confidence).tolist())
-        scores.extend([dict(zip(classes, row)) for row in rounded.tolist()])
-    return columns
+        rounded_parts.append(rounded)
+    rounded_all = np.concatenate(rounded_parts) if rounded_parts else np.zeros((0, len(names)))
+    return categories, confidences, uncertain, rounded_all
+
+
+def score_dicts(rounded: np.ndarray, classes: Sequence[Any]) -> list[dict[str, float]]:
+    """``{class: probability}`` per row of :func:`tag_arrays`'s rounded probabilities."""
+    names = [str(c) for c in classes]
+    return [dict(zip(names, row)) for row in rounded.tolist()]
+
+
+def _tag_columns(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig | None,
+                 known: Mapping[str, list[str]] | None) -> tuple[list[Any], ...]:
+    """(categories, confidences, uncertain flags, score dicts) of ``items``, one list each."""
+    categories, confidences, uncertain, rounded = tag_arrays(items, clf, config, known=known)
+    return categories, confidences, uncertain, score_dicts(rounded, clf.classes_)
 
 
 def tag_items(items: Sequence[Any], clf: CategoryClassifier, config: TagConfig | None = None, *,
@@ -512,10 +530,15 @@ def _fill_tags(articles: Sequence[Article], columns: tuple[list[Any], ...],
         article.confidence = confidence
         article.uncertain = flag
         article.scores = score
+    return tag_counts(categories, uncertain, classes)
+
+
+def tag_counts(categories: Sequence[str], uncertain: Sequence[bool], classes: Sequence[Any]) -> dict[str, Any]:
+    """``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}`` of tagged articles."""
     per_category = {str(c): 0 for c in classes}
     for category, n in Counter(categories).items():
         per_category[category] += n
-    return {"categories": per_category, "uncertain": sum(uncertain), "tagged": len(articles)}
+    return {"categories": per_category, "uncertain": sum(uncertain), "tagged": len(categories)}
 
 
 # -- evaluation ----------------------------------------------------------------------------------
