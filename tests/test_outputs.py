@@ -162,3 +162,69 @@ def test_unencodable_text_fails_without_publishing(tmp_path: Path) -> None:
     with pytest.raises(UnicodeEncodeError):
         write_outputs(result, tmp_path / "out")
     assert not list((tmp_path / "out").iterdir())
+
+
+# ---- the fast block encoder gives to_json's bytes, on any record ---------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_records import FLOATS, TYPED, odd_articles  # noqa: E402
+
+
+def _expected_block(records: list) -> bytes | str:
+    try:
+        return "".join(r.to_json() + "\n" for r in records).encode("utf-8")
+    except Exception as exc:  # noqa: BLE001 - the same kind of error must come out of the writer
+        return type(exc).__name__
+
+
+def _block(records: list) -> bytes | str:
+    try:
+        return outputs._encode_block(records)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(TYPED, min_size=1, max_size=3))
+def test_block_encoder_equals_to_json_on_any_article(records: list) -> None:
+    assert _block(records) == _expected_block(records)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TYPED | odd_articles(), min_size=1, max_size=3))
+def test_block_encoder_on_a_field_of_another_type_gives_to_json_or_valid_json(records: list) -> None:
+    """A record the stages never make (a field of an undeclared type): the writer gives to_json's
+    bytes or error, or -- where orjson encodes a value json.dumps cannot or spells it as valid
+    JSON (NaN as null) -- a valid JSON line per record."""
+    got, expected = _block(records), _expected_block(records)
+    if got != expected:
+        assert isinstance(got, bytes)
+        lines = got.decode("utf-8").split("\n")
+        assert lines[-1] == "" and len(lines) == len(records) + 1
+        for line in lines[:-1]:
+            json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FLOATS | st.floats(min_value=-1e-3, max_value=1e-3), min_size=1, max_size=4))
+def test_block_encoder_spells_every_float_as_json_does(values: list) -> None:
+    """Small magnitudes are where orjson and json.dumps spell floats differently."""
+    article = Article(id="x", headline="h", amounts=values, cluster=0, cluster_terms=[], cluster_score=values[0],
+                      confidence=values[-1], scores={str(i): v for i, v in enumerate(values)})
+    assert _block([article]) == _expected_block([article])
+
+
+def test_block_encoder_takes_the_fast_path_on_run_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ordinary records go through orjson (no to_json call), and text that looks like a small
+    float sends the block to to_json, still with the same bytes."""
+    if outputs._orjson_dumps is None:
+        pytest.skip("orjson is not installed")
+    records = _result(50, jobs=1).articles
+    expected = _expected_block(records)
+    calls = []
+    real = Article.to_json
+    monkeypatch.setattr(Article, "to_json", lambda self: calls.append(1) or real(self))
+    assert outputs._encode_block(records) == expected and not calls
+    records[7].headline = "rates fell 0.00005 points, or 2e-5"
+    assert outputs._encode_block(records) == _expected_block(records) and calls
