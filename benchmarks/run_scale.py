@@ -62,6 +62,25 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
+def _memfd_bytes(pid: int) -> int:
+    """Memory held in the in-memory files whose results forked children hand over
+    (``pipeline/backends/forked.py``): not mapped, so in no process's RSS. Counted once per file
+    (by inode), as allocated (read parts are given back)."""
+    held: dict[int, int] = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("/memfd:"):
+                info = os.stat(f"/proc/{pid}/fd/{fd}")
+                held[info.st_ino] = info.st_blocks * 512
+        except OSError:
+            continue
+    return sum(held.values())
+
+
 def _descendants(root: int) -> list[int]:
     """Every live descendant of ``root`` (walks /proc once: parent pid of each process)."""
     children: dict[int, list[int]] = {}
@@ -84,7 +103,8 @@ def _descendants(root: int) -> list[int]:
 
 
 class MemorySampler(threading.Thread):
-    """Samples the RSS of this process plus its descendants; keeps the peak per phase."""
+    """Samples the RSS of this process plus its descendants, plus the children's results not yet
+    taken in (:func:`_memfd_bytes`); keeps the peak per phase."""
 
     def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
@@ -108,7 +128,7 @@ class MemorySampler(threading.Thread):
             self._kids = _descendants(self._pid)
         self._tick += 1
         own = _rss_bytes(self._pid)
-        total = own + sum(_rss_bytes(pid) for pid in self._kids)
+        total = own + sum(_rss_bytes(pid) for pid in self._kids) + _memfd_bytes(self._pid)
         phase = self.phase
         self.peaks[phase] = max(self.peaks.get(phase, 0), total)
         self.self_peaks[phase] = max(self.self_peaks.get(phase, 0), own)
