@@ -230,3 +230,25 @@ def test_shared_chunks_raise_the_first_error_in_chunk_order() -> None:
 
     with pytest.raises(ValueError, match="bad chunk 5"):
         SharedChunks(20, work, children=1).results()
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_shared_chunks_leave_no_descriptor_open() -> None:
+    before = _open_fds()
+    for children in (1, 2):
+        assert SharedChunks(20, lambda i: i, children=children).results() == list(range(20))
+    iterator = SharedChunks(20, lambda i: i, children=2).in_order()
+    next(iterator)
+    iterator.close()  # given up early
+    assert _open_fds() <= before  # (the listing's own descriptor comes and goes)
+
+
+def test_shared_chunks_redo_a_result_that_cannot_be_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.backends import forked
+
+    monkeypatch.setattr(forked._Feed, "read", lambda self, offset, length: b"\x80 truncated")
+    assert SharedChunks(30, lambda i: [i] * 3, children=2).results() == [[i] * 3 for i in range(30)]
