@@ -18,7 +18,9 @@ from typing import Any
 from .errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_ROOT.parent
+# configs/, models/ and data/: beside the package in a checkout (and an editable install); inside
+# it, as _bundled/, in an installed wheel (see setup.py)
+REPO_ROOT = PACKAGE_ROOT / "_bundled" if (PACKAGE_ROOT / "_bundled").is_dir() else PACKAGE_ROOT.parent
 CONFIG_DIR = REPO_ROOT / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 CATEGORIES_FILE = CONFIG_DIR / "categories.toml"
