@@ -252,3 +252,12 @@ def test_shared_chunks_redo_a_result_that_cannot_be_read_back(monkeypatch: pytes
 
     monkeypatch.setattr(forked._Feed, "read", lambda self, offset, length: b"\x80 truncated")
     assert SharedChunks(30, lambda i: [i] * 3, children=2).results() == [[i] * 3 for i in range(30)]
+
+
+def test_shared_chunks_work_without_memfd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where memfd_create is missing or refused, an unlinked temporary file carries the results."""
+    def refused(*args: object) -> int:
+        raise OSError("memfd_create refused")
+
+    monkeypatch.setattr(os, "memfd_create", refused, raising=False)
+    assert SharedChunks(25, lambda i: {"i": i}, children=2).results() == [{"i": i} for i in range(25)]
