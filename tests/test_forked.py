@@ -261,3 +261,16 @@ def test_shared_chunks_work_without_memfd(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(os, "memfd_create", refused, raising=False)
     assert SharedChunks(25, lambda i: {"i": i}, children=2).results() == [{"i": i} for i in range(25)]
+
+
+def test_cancelling_twice_closes_nothing_opened_since() -> None:
+    shared = SharedChunks(10, lambda i: i, children=1)
+    assert shared.results() == list(range(10))  # cancels (and closes) once
+    read_end, write_end = os.pipe()  # may reuse the numbers the feed had
+    try:
+        shared.cancel()
+        os.fstat(read_end)
+        os.fstat(write_end)  # still open
+    finally:
+        os.close(read_end)
+        os.close(write_end)

@@ -6,10 +6,14 @@ the parent's memory as it is at the fork -- the articles, their tokens, imported
 for free (copy-on-write), so only the *result* crosses a pipe. ``run`` uses it to tag in a
 second process while the parent vectorises and clusters.
 
+:class:`SharedChunks` shares one job's chunks between forked children and this process (parse,
+clean, tag and write use it); each child result is handed over the moment it is made, through an
+in-memory file and a pipe (:class:`_Feed`).
+
 Failure is never silent and never fatal by itself: if the child raises, dies or is killed, the
-handle says so (:class:`ForkFailed`) and the caller redoes the work in-process, where any real
-error surfaces with its usual one-line message. Only Linux-style ``fork`` is used; elsewhere
-:func:`can_fork` is False and callers run in-process.
+handle says so (:class:`ForkFailed`, or a line in ``SharedChunks.failures``) and the caller redoes
+the work in-process, where any real error surfaces with its usual one-line message. Only
+Linux-style ``fork`` is used; elsewhere :func:`can_fork` is False and callers run in-process.
 """
 from __future__ import annotations
 
@@ -166,9 +170,13 @@ class _Feed:
         return data
 
     def close(self) -> None:
-        for fd in (self.data, self.read_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        """Close this process's ends, once: a second close could hit a number reused since."""
+        for name in ("data", "read_fd"):
+            fd, fd_closed = getattr(self, name), -1
+            setattr(self, name, fd_closed)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def _punch_hole(fd: int, offset: int, length: int) -> None:
