@@ -187,6 +187,8 @@ try:  # a third of the time of json's own C encoder on article lines (0.28 s aga
     from orjson import dumps as _orjson_dumps
 except ImportError:  # pragma: no cover - a declared dependency; without it, the exact path only
     _orjson_dumps = None
+if _orjson_dumps is not None and _orjson_dumps([1e16, 1e22]) != b"[1e+16,1e+22]":  # pragma: no cover
+    _orjson_dumps = None  # before 3.12 orjson wrote 1e16: then the exact path only
 
 # Where orjson (3.12 on) may spell a float otherwise than json.dumps: magnitudes below 1e-4,
 # which json writes as 1e-05 and orjson as 0.00001 (or 1e-7 for 1e-07). Either form anywhere in
