@@ -434,19 +434,18 @@ def _tag_span(articles: list[Article], cleaned: Any, config: Config, model_path:
 
 
 def _tag_fields(articles: list[Article], cleaned: Any, config: Config, classifier: Any,
-                begin: int, end: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+                begin: int, end: int) -> tuple[Any, ...]:
     """Tag ``articles[begin:end]`` without touching them (a forked child's work): their tag
-    columns -- categories, confidences, flags, rounded probabilities as one array, class
-    names -- and the counts. The score dicts are built where the articles live."""
-    from .tag import article_item, known_from_clean, tag_arrays, tag_counts
+    columns -- categories, confidences, flags, rounded probabilities as one array -- and the
+    class names. The score dicts are built where the articles live."""
+    from .tag import article_item, known_from_clean, tag_arrays
 
     chunk = articles[begin:end]
     # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
     known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
     categories, confidences, uncertain, rounded = tag_arrays(
         [article_item(a) for a in chunk], classifier, config.tag, known=known)
-    names = [str(c) for c in classifier.classes_]
-    return (categories, confidences, uncertain, rounded, names), tag_counts(categories, uncertain, names)
+    return categories, confidences, uncertain, rounded, [str(c) for c in classifier.classes_]
 
 
 def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
@@ -475,23 +474,18 @@ def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: 
                     classifier: Any = None) -> dict[str, Any]:
     """Tag the chunks the children have not taken and gather theirs into the articles (or tag
     everything here when no child was started); the summed counts, in chunk order."""
-    from .tag import score_dicts
+    from .tag import fill_tags, score_dicts
 
     if tagger is None:
         return tag_stage(articles, cleaned, config, model_path, jobs, progress, classifier)
     tag_counts: dict[str, Any] = {}
     position = 0
     with paused_gc():  # 100k score dicts made: young-generation passes cost 0.05 s, find nothing
-        for (categories, confidences, flags, rounded, names), counts in tagger.in_order():
-            for article, category, confidence, uncertain, scores in zip(
-                    articles[position:position + len(categories)], categories, confidences, flags,
-                    score_dicts(rounded, names), strict=True):
-                article.category = category
-                article.confidence = confidence
-                article.uncertain = uncertain
-                article.scores = scores
+        for categories, confidences, flags, rounded, names in tagger.in_order():
+            chunk = articles[position:position + len(categories)]
+            _add_counts(tag_counts, fill_tags(chunk, (categories, confidences, flags, score_dicts(rounded, names)),
+                                              names))
             position += len(categories)
-            _add_counts(tag_counts, counts)
     if position != len(articles):
         raise RuntimeError(f"tagged {position} of {len(articles)} articles")  # a bug, not user error
     notes.extend(f"tag: a forked tagger failed, its share was tagged in the main process: {failure}"

@@ -504,9 +504,9 @@ def tag_articles(articles: list[Article], clf: CategoryClassifier,
     Returns counts: ``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}``.
     """
     if not articles:
-        return _fill_tags(articles, ([], [], [], []), clf.classes_)
+        return fill_tags(articles, ([], [], [], []), clf.classes_)
     columns = _tag_columns([article_item(a) for a in articles], clf, config, known)
-    return _fill_tags(articles, columns, clf.classes_)
+    return fill_tags(articles, columns, clf.classes_)
 
 
 def apply_tags(articles: Sequence[Article], tags: Sequence[dict[str, Any]],
@@ -517,12 +517,13 @@ def apply_tags(articles: Sequence[Article], tags: Sequence[dict[str, Any]],
     """
     columns = tuple([tag[key] for tag in tags]
                     for key in ("category", "confidence", "uncertain", "scores"))
-    return _fill_tags(articles, columns, classes)
+    return fill_tags(articles, columns, classes)
 
 
-def _fill_tags(articles: Sequence[Article], columns: tuple[list[Any], ...],
-               classes: Sequence[Any]) -> dict[str, Any]:
-    """The one place tag fields are written onto articles (see :func:`apply_tags`)."""
+def fill_tags(articles: Sequence[Article], columns: tuple[list[Any], ...],
+              classes: Sequence[Any]) -> dict[str, Any]:
+    """The one place tag fields are written onto articles, from (categories, confidences,
+    uncertain flags, score dicts); returns the counts (see :func:`tag_articles`)."""
     categories, confidences, uncertain, scores = columns
     for article, category, confidence, flag, score in zip(articles, categories, confidences,
                                                            uncertain, scores, strict=True):
@@ -530,15 +531,10 @@ def _fill_tags(articles: Sequence[Article], columns: tuple[list[Any], ...],
         article.confidence = confidence
         article.uncertain = flag
         article.scores = score
-    return tag_counts(categories, uncertain, classes)
-
-
-def tag_counts(categories: Sequence[str], uncertain: Sequence[bool], classes: Sequence[Any]) -> dict[str, Any]:
-    """``{"categories": {name: n, ...}, "uncertain": n, "tagged": n}`` of tagged articles."""
     per_category = {str(c): 0 for c in classes}
     for category, n in Counter(categories).items():
         per_category[category] += n
-    return {"categories": per_category, "uncertain": sum(uncertain), "tagged": len(categories)}
+    return {"categories": per_category, "uncertain": sum(uncertain), "tagged": len(articles)}
 
 
 # -- evaluation ----------------------------------------------------------------------------------

@@ -52,6 +52,13 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _start_child(parent: int) -> None:
+    """What every forked child does first: die with its parent, and switch the collector off
+    (short-lived: a collection would find nothing and copy every inherited page it walks)."""
+    die_with_parent(parent)
+    gc.disable()
+
+
 class Forked:
     """A handle on ``fn()`` running in a forked child; :meth:`result` waits for its return value.
 
@@ -66,9 +73,7 @@ class Forked:
         pid = os.fork()
         if pid == 0:  # child
             os.close(read_fd)
-            die_with_parent(parent)
-            # short-lived: a collection would find nothing and copy every inherited page it walks
-            gc.disable()
+            _start_child(parent)
             status = 0
             try:
                 payload = pickle.dumps(("ok", fn()), protocol=pickle.HIGHEST_PROTOCOL)
@@ -138,6 +143,7 @@ class _Feed:
         self.size = 0  # the child's side: bytes written to ``data`` so far
         self.pending = b""
         self.open = True  # this process's side: until the pipe reports end of file
+        self.failed = False  # ... and whether the child's failure is already on record
 
     # -- the child's side
     def send(self, index: int, data: bytes) -> None:
@@ -276,9 +282,7 @@ class SharedChunks:
             os.close(feed.read_fd)
             for other in self._children:  # the feeds of earlier children are not ours
                 other.close()
-            die_with_parent(parent)
-            # short-lived: a collection would find nothing and copy every inherited page it walks
-            gc.disable()
+            _start_child(parent)
             while (index := self._claim(front=True)) is not None:
                 result = self.work(index)
                 feed.send(index, result if self.raw else pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
@@ -320,10 +324,11 @@ class SharedChunks:
                     self._failed(feed, feed.read(offset, length).decode("utf-8", "replace"))
             if not feed.open:
                 _, status = os.waitpid(feed.pid, 0)
-                if status and not any(line.startswith(f"child process {feed.pid} ") for line in self.failures):
+                if status and not feed.failed:  # died without a word (killed)
                     self._failed(feed, f"child process {feed.pid} died (wait status {status})")
 
     def _failed(self, feed: _Feed, text: str) -> None:
+        feed.failed = True
         lines = text.strip().splitlines() or ["no detail"]
         if not lines[0].startswith("child process"):
             lines.insert(0, f"child process {feed.pid} failed:")
