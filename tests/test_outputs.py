@@ -196,8 +196,13 @@ def test_block_encoder_equals_to_json_on_any_article(records: list) -> None:
 def test_block_encoder_on_a_field_of_another_type_gives_to_json_or_valid_json(records: list) -> None:
     """A record the stages never make (a field of an undeclared type): the writer gives to_json's
     bytes or error, or -- where orjson encodes a value json.dumps cannot or spells it as valid
-    JSON (NaN as null) -- a valid JSON line per record."""
+    JSON (NaN as null) -- a valid JSON line per record. Where both refuse the block, the error
+    may come from another record: the writer encodes each line as it goes, the reference joins
+    the text of all first."""
     got, expected = _block(records), _expected_block(records)
+    if isinstance(expected, str):  # to_json refuses: the writer refuses too, or writes valid JSON
+        if isinstance(got, str):
+            return
     if got != expected:
         assert isinstance(got, bytes)
         lines = got.decode("utf-8").split("\n")
