@@ -267,6 +267,13 @@ def read_card(path: Path | str) -> dict[str, Any]:
     return card
 
 
+def trained_on(card: dict[str, Any], paths: list[Path]) -> bool:
+    """Whether the card's model was trained on exactly these labels files (names and contents):
+    a labels file added or edited since means the model is stale for it (retrain)."""
+    files = card.get("training_data", {}).get("files", [])
+    return {f["name"]: f["sha256"] for f in files} == {Path(p).name: sha256_file(Path(p)) for p in paths}
+
+
 def record_heldout(path: Path | str, name: str, metrics: dict[str, Any],
                    test_file: Path | str | None = None) -> dict[str, Any]:
     """Add held-out scores of the saved model to its card under ``heldout.<name>``; return the card.
