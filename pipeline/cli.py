@@ -97,6 +97,11 @@ def parse_command(
         err(f"rejects written to {rejects_path}")
 
 
+TRUST_PICKLE_HELP = ("Allow a .joblib (pickle) model. Loading a pickle runs any code in it, so "
+                     "use this only for a file you made; the shipped and trained models are .skops, "
+                     "which cannot run code.")
+
+
 # ---- run ------------------------------------------------------------------------------------------
 
 
@@ -107,12 +112,13 @@ def run_command(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
     out: Path = typer.Option(Path("out"), "--out", "-o", help="Output directory."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .joblib (default: tag.model, else the shipped one)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .skops (default: tag.model, else the shipped one)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=0, help="Worker processes for the parallel stages; 0 = all cores (default run.jobs)."),
     backend: Optional[str] = typer.Option(None, "--backend", help="local or dask (needs the [dask] extra); default run.backend."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786; default: start a local cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help=TRUST_PICKLE_HELP),
 ) -> None:
     """Parse, clean, vectorise, cluster and tag; write articles.jsonl, rejects.jsonl, run.json, report.html."""
     import json as _json
@@ -130,7 +136,8 @@ def run_command(
     err_console = Console(stderr=True)
     bars = RichProgress(err_console) if not quiet and err_console.is_terminal else None
     with bars if bars is not None else contextlib.nullcontext():
-        result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs)
+        result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs,
+                     trust_pickle=trust_pickle)
     if not quiet:
         print_summary(result, Console())
     _state["done_with_big_result"] = True
@@ -169,28 +176,40 @@ def _print_metrics(metrics: dict, title: str) -> None:
         typer.echo(f"  {name:>{width}} " + " ".join(f"{v:>5d}" for v in row))
 
 
+def _data_paths(given: Optional[list[Path]], folder: str) -> list[Path]:
+    """The files given, or every ``data/<folder>/*.jsonl`` of the checkout (may be none)."""
+    from .config import REPO_ROOT
+
+    return list(given) if given else sorted((REPO_ROOT / "data" / folder).glob("*.jsonl"))
+
+
 @app.command("train")
 def train_command(
     labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file (repeatable); default: data/labels/*.jsonl."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .joblib to write (default: models/category_classifier.joblib); its .json card goes beside it."),
-    folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds for the metrics in the model card."),
+    calibration: Optional[list[Path]] = typer.Option(None, "--calibration", help="Held-out labelled JSONL the probabilities are calibrated on (repeatable); default: data/calibration/*.jsonl."),
+    outside: Optional[list[Path]] = typer.Option(None, "--outside", help="Off-topic JSONL (headline, standfirst) for the scope model (repeatable); default: data/outside/*.jsonl."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .skops to write (default: models/category_classifier.skops); its .json card goes beside it."),
+    folds: int = typer.Option(5, "--folds", min=0, help="Cross-validation folds for the metrics in the model card (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the folds and the model."),
 ) -> None:
     """Train the category classifier on labelled examples; write the model and its model card."""
     from .config import DEFAULT_MODEL
-    from .model_store import load_categories, read_labels, save_classifier
-    from .tag import CategoryClassifier, cross_validate_classifier
+    from .model_store import save_classifier, train_classifier
 
-    data = read_labels(_label_paths(labels), categories=list(load_categories()))
-    typer.echo(f"{len(data.labels)} examples from {len(data.files)} files "
-               f"({data.duplicates} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in data.counts().items()))
-    clf = CategoryClassifier(random_state=seed)
-    metrics = cross_validate_classifier(clf, data.items, data.labels, folds=folds, random_state=seed)
-    clf.fit(data.items, data.labels)
+    clf, card_parts = train_classifier(_label_paths(labels), calibration=_data_paths(calibration, "calibration"),
+                                       outside=_data_paths(outside, "outside"), folds=folds, random_state=seed)
+    counts = card_parts["counts"]
+    typer.echo(f"{sum(counts.values())} examples from {len(card_parts['training_files'])} files "
+               f"({card_parts['duplicates']} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     path = out or DEFAULT_MODEL
-    card = save_classifier(clf, path, training_files=data.files, metrics=metrics, counts=data.counts())
-    typer.echo(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
-               f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
+    card = save_classifier(clf, path, **card_parts)
+    metrics = card_parts["metrics"]
+    if metrics:
+        typer.echo(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
+                   f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
+    cal, scope = card["calibration"], card["scope"]
+    typer.echo(f"calibrated on {cal['examples']} held-out examples: temperature {cal['temperature']}, "
+               f"min_confidence {cal['min_confidence']}; scope model: {scope['examples']} off-topic examples")
     typer.echo(f"wrote {path} ({card['artefact_bytes']} bytes, sha256 {card['artefact_sha256'][:12]}...) "
                f"and {path.with_suffix('.json')}")
 
@@ -203,10 +222,12 @@ def evaluate_command(
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Saved model for files with a 'label' field (default: the shipped one)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the folds and the model."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help=TRUST_PICKLE_HELP),
 ) -> None:
     """Cross-validate the classifier (per-class P/R/F1, macro-F1, accuracy, confusion matrix)."""
     import json
 
+    from .config import DEFAULT_MODEL
     from .io import write_text_atomic
     from .model_store import has_field, load_categories, load_classifier, read_labels
     from .tag import CategoryClassifier, cross_validate_classifier, evaluate_predictions
@@ -214,12 +235,12 @@ def evaluate_command(
     categories = list(load_categories())
     paths = _label_paths(labels)
     if all(has_field(p, "label") and not has_field(p, "category") for p in paths):
-        clf = load_classifier(model)
+        clf = load_classifier(model, trust_pickle=trust_pickle)
         data = read_labels(paths, label_field="label", categories=[str(c) for c in clf.classes_])
         proba = clf.predict_proba(data.items)
         pred = [str(clf.classes_[i]) for i in proba.argmax(axis=1)]
         metrics = evaluate_predictions(data.labels, pred, [str(c) for c in clf.classes_], proba)
-        title = f"saved model {model or 'models/category_classifier.joblib'} on {len(data.labels)} labelled examples"
+        title = f"saved model {model or DEFAULT_MODEL.name} on {len(data.labels)} labelled examples"
     elif test is not None:
         data = read_labels(paths, categories=categories)
         held = read_labels([test], label_field="label" if has_field(test, "label") else "category",
@@ -280,11 +301,12 @@ def _tag_input(source: str) -> tuple[list, list[Optional[dict]], list[int], str]
 def tag_command(
     source: str = typer.Argument("-", help="Headlines, one per line, or JSONL records with 'headline' (and 'standfirst'); '-' = stdin."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write JSONL here (atomically) instead of stdout."),
-    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .joblib (default: tag.model, else the shipped one)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .skops (default: tag.model, else the shipped one)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help=TRUST_PICKLE_HELP),
 ) -> None:
-    """Tag headlines: each record gets category, confidence, uncertain and scores (every category)."""
+    """Tag headlines: each record gets category, confidence, uncertain (and why), label_source and scores."""
     import json
 
     from .config import load_config
@@ -294,7 +316,7 @@ def tag_command(
 
     cfg = load_config(config, set_)
     items, records, _, _ = _tag_input(source)
-    clf = load_classifier(model or cfg.tag.model or None)
+    clf = load_classifier(model or cfg.tag.model or None, trust_pickle=trust_pickle)
 
     def tagged_lines():  # chunk by chunk: tags do not depend on the batch, memory stays bounded
         step = 5000

@@ -26,7 +26,7 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.toml"
 CATEGORIES_FILE = CONFIG_DIR / "categories.toml"
 SAMPLES_DIR = REPO_ROOT / "data" / "samples"
 MODELS_DIR = REPO_ROOT / "models"
-DEFAULT_MODEL = MODELS_DIR / "category_classifier.joblib"
+DEFAULT_MODEL = MODELS_DIR / "category_classifier.skops"
 
 
 @dataclass
@@ -93,7 +93,9 @@ class ClusterConfig:
 class TagConfig:
     """Options of the tag stage."""
 
-    min_confidence: float = 0.8
+    # below this confidence an article is flagged uncertain; None: the model's own threshold,
+    # chosen when it was calibrated on held-out text (its card's min_confidence)
+    min_confidence: float | None = None
     model: str = ""
 
 
@@ -198,7 +200,7 @@ def validate(config: Config) -> None:
                           key="cluster.n_clusters")
     if isinstance(c.cluster.n_clusters, int) and c.cluster.n_clusters < 1:
         raise ConfigError("must be at least 1", key="cluster.n_clusters")
-    if not 0.0 <= c.tag.min_confidence <= 1.0:
+    if c.tag.min_confidence is not None and not 0.0 <= c.tag.min_confidence <= 1.0:
         raise ConfigError("must be between 0 and 1", key="tag.min_confidence")
     if c.run.backend not in ("local", "dask"):
         raise ConfigError(f"expected local or dask, got {c.run.backend!r}", key="run.backend")

@@ -1,11 +1,12 @@
 """Files of the tag stage: the category taxonomy, labelled examples, the model artefact and its card.
 
-Trust model: a ``.joblib`` file is a pickle, and loading a pickle runs code. :func:`load_classifier`
-therefore only loads a regular file (not a symlink) ending in ``.joblib`` whose model card (the
-``.json`` beside it) names that file and records its SHA-256; the bytes are hashed and then
-loaded from memory, so what was checked is what is loaded. The hash catches corruption, a
-half-copied file and an artefact swapped without its card; it cannot stop someone who can write
-both files, so keep model directories writable only by people you trust, as with any code.
+Trust model: the model is saved with skops (``.skops``), a format that cannot run code when it
+is loaded: :func:`load_classifier` lists the types the file would build and refuses any that is
+not in :data:`TRUSTED_TYPES` (the project's two classes; NumPy arrays and Python values need no
+trust). A joblib pickle (``.joblib``) runs code as it loads, so it is loaded only on explicit
+request (``trust_pickle=True``, ``--trust-pickle``). Either way the file must be a regular file
+(not a symlink) whose model card (the ``.json`` beside it) names it and records its SHA-256; the
+bytes are hashed and then loaded from memory, so what was checked is what is loaded.
 """
 from __future__ import annotations
 
@@ -28,12 +29,13 @@ from .io import atomic_writer, read_text, sha256_file, write_text_atomic
 if TYPE_CHECKING:
     from .tag import CategoryClassifier
 
-CARD_FORMAT = 1
-# Texts whose cleaned tokens fingerprint the clean stage (phrases, money, acronyms, quotes, case),
-# together with ~200 of the model's own training texts (``clean_sample_``): if the clean code
-# changes what a saved model's vocabulary was built from, loading refuses rather than predicting
-# from silently different tokens. (Edits to configs/normalise.toml do not matter: a trained model
-# keeps a frozen copy of the clean stage's domain lists.)
+CARD_FORMAT = 2
+SAFE_SUFFIX = ".skops"
+PICKLE_SUFFIX = ".joblib"
+# What a saved classifier is built from besides arrays and plain values; nothing else is trusted.
+TRUSTED_TYPES = ("pipeline.tag.CategoryClassifier", "pipeline.tag_features.NgramTfidf")
+# Texts whose scores fingerprint the feature code: if an upgrade changes how text becomes
+# features, loading refuses rather than predicting from silently different features.
 PROBE_TEXTS = (
     "Exclusive: NHS England claws back £20m from ICBs as waiting lists grow",
     "Trusts\u2019 \u2018significant concern\u2019 over A&E four-hour target and 52-week waits",
@@ -46,8 +48,7 @@ PROBE_TEXTS = (
     "Record numbers of GPs unemployed as practices freeze recruitment",
     "The best and worst performers: latest figures show likely, healthier, better, fewer, more",
 )
-_VERSIONED = ("scikit-learn", "spacy", "spacy-lookups-data", "numpy", "scipy", "joblib",
-              "hsj-pipeline")
+_VERSIONED = ("scikit-learn", "numpy", "scipy", "skops", "hsj-pipeline")
 
 
 # -- taxonomy ------------------------------------------------------------------------------------
@@ -99,12 +100,13 @@ class LabelledData:
         return dict(sorted(Counter(self.labels).items()))
 
 
-def read_labels(paths: list[Path], *, label_field: str = "category",
+def read_labels(paths: list[Path], *, label_field: str | None = "category",
                 categories: list[str] | None = None) -> LabelledData:
     """Read JSONL labels files (``headline``, optional ``standfirst``/``series``, a label field).
 
     With ``categories`` given, a label outside it is an error naming the file, line and label.
     The same text twice with the same label is kept once; with different labels it is an error.
+    With ``label_field`` None the items carry no label (off-topic examples): labels are "".
     """
     data = LabelledData()
     seen: dict[tuple[str, str], tuple[str, str, int]] = {}
@@ -127,8 +129,8 @@ def read_labels(paths: list[Path], *, label_field: str = "category",
             standfirst = record.get("standfirst")
             if standfirst is not None and not isinstance(standfirst, str):
                 raise InputError("'standfirst' must be a string or null", file=str(path), line=lineno)
-            label = record.get(label_field)
-            if not isinstance(label, str) or not label.strip():
+            label = record.get(label_field) if label_field is not None else ""
+            if label_field is not None and (not isinstance(label, str) or not label.strip()):
                 raise InputError(f"missing or empty '{label_field}'", file=str(path), line=lineno)
             if categories is not None and label not in categories:
                 raise InputError(f"unknown category {label!r} (valid: {', '.join(categories)})",
@@ -164,6 +166,37 @@ def has_field(path: Path, name: str) -> bool:
     return False
 
 
+def train_classifier(labels: list[Path], *, calibration: list[Path] | None = None,
+                     outside: list[Path] | None = None, folds: int = 0,
+                     random_state: int = 0) -> tuple["CategoryClassifier", dict[str, Any]]:
+    """Train the classifier from files: the labels, held-out labelled text its temperature and
+    ``min_confidence_`` are fitted on, off-topic text for its scope model; optionally
+    cross-validate it first (``folds`` >= 2). Returns the model and what its card should say
+    (``save_classifier(clf, path, **card)``)."""
+    from .tag import CategoryClassifier, cross_validate_classifier
+
+    categories = list(load_categories())
+    data = read_labels(labels, categories=categories)
+    held = read_labels(calibration, categories=categories) if calibration else None
+    other = read_labels(outside, label_field=None) if outside else None
+    clf = CategoryClassifier(random_state=random_state)
+    metrics = (cross_validate_classifier(clf, data.items, data.labels, folds=folds,
+                                         random_state=random_state) if folds >= 2 else {})
+    clf.fit(data.items, data.labels,
+            X_calibration=held.items if held else None, y_calibration=held.labels if held else None,
+            X_outside=other.items if other else None)
+    extra = {
+        "calibration": {"files": held.files if held else [], "examples": len(held.labels) if held else 0,
+                        "method": "temperature scaling of the SVM margins (log-loss)",
+                        "temperature": clf.temperature_, "min_confidence": clf.min_confidence_,
+                        "flag_errors": clf.flag_errors},
+        "scope": {"files": other.files if other else [], "examples": len(other.items) if other else 0,
+                  "threshold": clf.scope_threshold},
+    }
+    return clf, {"training_files": data.files, "metrics": metrics, "counts": data.counts(),
+                 "extra": extra, "duplicates": data.duplicates}
+
+
 # -- model artefact and card ----------------------------------------------------------------------
 
 
@@ -178,34 +211,61 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def clean_fingerprint(clf: "CategoryClassifier") -> str:
-    """SHA-256 of the classifier's cleaner output on :data:`PROBE_TEXTS` and a sample of its training texts."""
-    tokens = clf.cleaner_.tokens(list(PROBE_TEXTS) + list(getattr(clf, "clean_sample_", [])))
-    return hashlib.sha256(json.dumps(tokens, ensure_ascii=False).encode("utf-8")).hexdigest()
+def probe_margins(clf: "CategoryClassifier") -> list[list[float]]:
+    """The classifier's margins on :data:`PROBE_TEXTS`, to 6 decimals (kept in the card)."""
+    return [[round(float(v), 6) for v in row] for row in clf.decision_function(list(PROBE_TEXTS))]
+
+
+def same_probe_margins(clf: "CategoryClassifier", recorded: Any) -> bool:
+    """Whether the classifier still gives the card's probe margins (to 1e-4: float summation
+    order may differ between machines, a change of features does not stay that close)."""
+    import numpy as np
+
+    try:
+        return bool(np.allclose(np.asarray(recorded, dtype=float), probe_margins(clf), rtol=0, atol=1e-4))
+    except (TypeError, ValueError):
+        return False
 
 
 def card_path(path: Path) -> Path:
-    """The model card beside an artefact: ``x.joblib`` -> ``x.json``."""
+    """The model card beside an artefact: ``x.skops`` -> ``x.json``."""
     return Path(path).with_suffix(".json")
+
+
+def model_bytes(clf: "CategoryClassifier", suffix: str) -> bytes:
+    """The artefact's bytes: skops (zip, deflated) or, for ``.joblib``, a pickle."""
+    if suffix == SAFE_SUFFIX:
+        import zipfile
+
+        import skops.io as sio
+
+        return sio.dumps(clf, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+    if suffix == PICKLE_SUFFIX:
+        import joblib
+
+        buffer = io.BytesIO()
+        joblib.dump(clf, buffer, compress=3)
+        return buffer.getvalue()
+    raise ModelError(f"the model file name must end in {SAFE_SUFFIX} (or {PICKLE_SUFFIX} for a "
+                     f"pickle, which runs code when loaded)")
 
 
 def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL, *,
                     training_files: list[dict[str, Any]] | None = None,
                     metrics: dict[str, Any] | None = None,
-                    counts: dict[str, int] | None = None) -> dict[str, Any]:
+                    counts: dict[str, int] | None = None,
+                    extra: dict[str, Any] | None = None, duplicates: int = 0) -> dict[str, Any]:
     """Write the artefact and its model card atomically; return the card.
 
     The artefact's bytes depend only on the fitted model (no date inside), so retraining on the
     same data with the same versions gives the same SHA-256; the card carries the date.
+    ``extra``: more card sections (calibration, scope and held-out figures).
     """
-    import joblib
-
     path = Path(path)
-    if path.suffix != ".joblib":
-        raise ModelError("the model file name must end in .joblib", file=str(path))
-    buffer = io.BytesIO()
-    joblib.dump(clf, buffer, compress=3)
-    blob = buffer.getvalue()
+    try:
+        blob = model_bytes(clf, path.suffix)
+    except ModelError as exc:
+        raise ModelError(exc.message, file=str(path)) from None
     files = training_files or []
     combined = hashlib.sha256()
     for f in files:
@@ -213,16 +273,26 @@ def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL,
     card = {
         "format_version": CARD_FORMAT,
         "artefact": path.name,
+        "artefact_format": "skops" if path.suffix == SAFE_SUFFIX else "joblib pickle",
         "artefact_sha256": hashlib.sha256(blob).hexdigest(),
         "artefact_bytes": len(blob),
         "estimator": type(clf).__name__,
         "labels": [str(c) for c in clf.classes_],
         "examples_per_class": counts or {},
-        "training_data": {"files": files, "combined_sha256": combined.hexdigest()},
+        "training_data": {"files": files, "combined_sha256": combined.hexdigest(),
+                          "duplicates_dropped": duplicates},
         "params": _jsonable(clf.get_params()),
-        "lexicon_terms": {c: len(v) for c, v in (clf.lexicon_ or {}).items()},
-        "clean_fingerprint": clean_fingerprint(clf),
+        "features": int(clf.n_features_),
+        "temperature": clf.temperature_,
+        "min_confidence": clf.min_confidence_,
+        "scope_model": clf.scope_coef_ is not None,
+        "gold": {"key": "pipeline.records.article_id of the headline (kicker and series label "
+                        "removed) and the standfirst (a column's blurb dropped), as 16 hex digits",
+                 "count": int(clf.gold_keys_.size),
+                 "keys": [f"{int(k):016x}" for k in clf.gold_keys_]},
+        "probe_margins": probe_margins(clf),
         "cross_validation": metrics or {},
+        **(extra or {}),
         "versions": library_versions(),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -274,24 +344,15 @@ def trained_on(card: dict[str, Any], paths: list[Path]) -> bool:
     return {f["name"]: f["sha256"] for f in files} == {Path(p).name: sha256_file(Path(p)) for p in paths}
 
 
-def record_heldout(path: Path | str, name: str, metrics: dict[str, Any],
-                   test_file: Path | str | None = None) -> dict[str, Any]:
-    """Add held-out scores of the saved model to its card under ``heldout.<name>``; return the card.
+def update_card(path: Path | str, section: str, value: Any) -> dict[str, Any]:
+    """Set ``section`` of a saved model's card (figures measured after training); return the card.
 
-    Why: cross-validation on the training labels flatters a model whose labels share authors and
-    wording; a separately written set it never saw is the honest figure, and it belongs beside
-    the artefact. Only the card changes (the artefact and its SHA-256 do not).
+    Why: held-out figures belong beside the artefact. Only the card changes (the artefact and
+    its SHA-256 do not).
     """
     path = Path(path)
     card = read_card(path)
-    entry: dict[str, Any] = {k: metrics[k] for k in ("n", "macro_f1", "accuracy", "log_loss")
-                             if k in metrics}
-    if "per_class" in metrics:
-        entry["f1_per_class"] = {c: v["f1"] for c, v in metrics["per_class"].items()}
-    if test_file is not None:
-        entry["file"] = Path(test_file).name
-        entry["sha256"] = sha256_file(Path(test_file))
-    card.setdefault("heldout", {})[name] = entry
+    card[section] = value
     write_text_atomic(card_path(path), json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return card
 
@@ -300,16 +361,17 @@ def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
-def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
+def load_classifier(path: Path | str | None = None, *,
+                    trust_pickle: bool = False) -> "CategoryClassifier":
     """Load a saved :class:`~pipeline.tag.CategoryClassifier` after verifying it against its card.
 
     Refuses (with :class:`~pipeline.errors.ModelError`) a missing file, a symlink or non-regular
-    file, a name not ending in ``.joblib``, a missing or mismatched card, a SHA-256 mismatch, a
-    model trained with another scikit-learn minor version, anything that does not unpickle into a
-    classifier with the card's labels, and a model whose clean code now gives other tokens.
+    file, a missing or mismatched card, a SHA-256 mismatch, a model trained with another
+    scikit-learn minor version, a skops file that would build any type outside
+    :data:`TRUSTED_TYPES`, a ``.joblib`` pickle unless ``trust_pickle`` (a pickle runs code as it
+    loads: use it only for files you made), anything that does not load into a classifier with
+    the card's labels, and a model whose feature code now scores its probe texts differently.
     """
-    import joblib
-
     from .tag import CategoryClassifier
 
     path = Path(path) if path else DEFAULT_MODEL
@@ -321,8 +383,12 @@ def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
         raise ModelError(f"model file not found; {fix} or pass a model path", file=str(path))
     if not path.is_file():
         raise ModelError("not a regular file", file=str(path))
-    if path.suffix != ".joblib":
-        raise ModelError("expected a .joblib model file", file=str(path))
+    if path.suffix == PICKLE_SUFFIX and not trust_pickle:
+        raise ModelError("is a joblib pickle, which runs code when loaded; refusing it. Load it "
+                         "with --trust-pickle (trust_pickle=True) only if you made it yourself, or "
+                         f"retrain to a {SAFE_SUFFIX} file", file=str(path))
+    if path.suffix not in (SAFE_SUFFIX, PICKLE_SUFFIX):
+        raise ModelError(f"expected a {SAFE_SUFFIX} model file", file=str(path))
     card = read_card(path)
     trained = str(card["versions"].get("scikit-learn", "unknown"))
     installed = metadata.version("scikit-learn")
@@ -335,17 +401,40 @@ def load_classifier(path: Path | str | None = None) -> "CategoryClassifier":
         raise ModelError(f"SHA-256 {digest[:12]}... does not match the model card "
                          f"({str(card['artefact_sha256'])[:12]}...); the file is corrupt or was "
                          f"replaced; refusing to load; {fix}", file=str(path))
-    try:
-        clf = joblib.load(io.BytesIO(blob))
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise ModelError(f"cannot load the model ({type(exc).__name__}: {exc}); {fix}",
-                         file=str(path)) from None
+    clf = _load_skops(blob, path) if path.suffix == SAFE_SUFFIX else _load_pickle(blob, path)
     if not isinstance(clf, CategoryClassifier):
         raise ModelError(f"file holds a {type(clf).__name__}, not a CategoryClassifier", file=str(path))
     if [str(c) for c in clf.classes_] != list(card["labels"]):
         raise ModelError("the model's labels differ from its card's; refusing to load", file=str(path))
-    if card.get("clean_fingerprint") != clean_fingerprint(clf):
-        raise ModelError("the clean stage's code now turns text into different tokens than when "
-                         "this model was trained, so its predictions would be off (e.g. after an "
-                         f"upgrade of hsj-pipeline or spaCy); {fix}", file=str(path))
+    if not same_probe_margins(clf, card.get("probe_margins")):
+        raise ModelError("this version of hsj-pipeline turns text into different features than "
+                         "the one that trained the model, so its predictions would be off; "
+                         f"{fix}", file=str(path))
     return clf
+
+
+def _load_skops(blob: bytes, path: Path) -> Any:
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=blob)
+    except Exception as exc:  # noqa: BLE001 - not a skops file at all
+        raise ModelError(f"not a readable skops file ({type(exc).__name__}: {exc})",
+                         file=str(path)) from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ModelError(f"the file would build types that are not trusted: {', '.join(refused)}; "
+                         "refusing to load", file=str(path))
+    try:
+        return sio.loads(blob, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
+        raise ModelError(f"cannot load the model ({type(exc).__name__}: {exc})", file=str(path)) from None
+
+
+def _load_pickle(blob: bytes, path: Path) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(io.BytesIO(blob))
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise ModelError(f"cannot load the model ({type(exc).__name__}: {exc})", file=str(path)) from None

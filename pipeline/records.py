@@ -53,6 +53,11 @@ class Article:
     category: str | None = None
     confidence: float | None = None
     uncertain: bool | None = None
+    # why uncertain: "out_of_scope" (not NHS or health-system news) or "low_confidence"
+    uncertain_reason: str | None = None
+    # "gold": the article is in the model's training data and carries its training label;
+    # "model": the category was predicted
+    label_source: str | None = None
     scores: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,6 +184,7 @@ def _article_line(a: Article) -> str:
             f'"cluster":{_opt_int(a.cluster)},"cluster_terms":{_container(a.cluster_terms)},'
             f'"cluster_score":{_opt_float(a.cluster_score)},"category":{_opt_str(a.category)},'
             f'"confidence":{_opt_float(a.confidence)},"uncertain":{_opt_bool(a.uncertain)},'
+            f'"uncertain_reason":{_opt_str(a.uncertain_reason)},"label_source":{_opt_str(a.label_source)},'
             f'"scores":{_container(a.scores)}}}')
 
 

@@ -271,7 +271,8 @@ def _gc_freezer() -> Iterator[Callable[[], None]]:
 
 def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = None,
         out_dir: str | Path | None = None, model: str | Path | None = None,
-        progress: Progress | None = None, n_jobs: int | None = None) -> RunResult:
+        progress: Progress | None = None, n_jobs: int | None = None,
+        trust_pickle: bool = False) -> RunResult:
     """Run parse, clean, vectorise, cluster and tag over ``paths`` (default: the bundled samples).
 
     Parameters
@@ -282,6 +283,7 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     model: classifier file; default ``tag.model`` from the config, else the shipped model.
     progress: optional :class:`Progress` receiving per-stage updates (the library never prints).
     n_jobs: worker processes for the clean stage; default ``run.jobs`` (0 = all cores).
+    trust_pickle: allow a ``.joblib`` (pickle) model, which runs code as it loads.
 
     Returns
     -------
@@ -299,12 +301,16 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     began = time.perf_counter()
     inputs = resolve_inputs(paths)
     model_path = resolve_model(model, config)  # fail before any work if it is missing
+    from .model_store import load_classifier
+
+    classifier = load_classifier(model_path, trust_pickle=trust_pickle)  # and if it is unusable
     out = check_output_dir(Path(out_dir), inputs, model_path) if out_dir is not None else None
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
         with _gc_freezer() as freeze:
-            result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config), freeze)
+            result = stages(inputs, config, model_path, classifier, progress, _jobs(n_jobs, config),
+                            freeze)
         if out is not None:
             result.manifest["recovered"] = tidied
             t0 = time.perf_counter()
@@ -372,16 +378,14 @@ def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: A
 
 
 class Prefetch:
-    """Imports the heavy libraries, builds the text cleaner and loads the classifier while forked
-    children parse: otherwise the main process pays ~2 s of it later, on the critical path (and
-    forked children of later stages inherit what was loaded). It runs in the main thread (no
-    thread is ever forked), before this process joins the parsing. A failure is kept quiet
-    here: the stage that needs the thing then builds or loads it itself and reports any error."""
+    """Imports the heavy libraries and builds the text cleaner while forked children parse:
+    otherwise the main process pays for it later, on the critical path (and forked children of
+    later stages inherit what was loaded). It runs in the main thread (no thread is ever
+    forked), before this process joins the parsing. A failure is kept quiet here: the stage
+    that needs the thing then builds it itself and reports any error."""
 
-    def __init__(self, model_path: Path, config: Config) -> None:
-        self.model_path = model_path
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.classifier: Any = None
         self.cleaner: Any = None
 
     def load(self) -> None:
@@ -395,97 +399,61 @@ class Prefetch:
             cleaner = TextCleaner(self.config.clean)
             cleaner._s  # noqa: B018 - spaCy's tokenizer and the lemma and domain tables
             self.cleaner = cleaner
-            from .tag import load_classifier
-
-            self.classifier = load_classifier(self.model_path)
         except BaseException:  # noqa: BLE001 - rebuilt (and reported) by the stage that needs it
             pass
 
 
-def tag_stage(articles: list[Article], cleaned: Any, config: Config, model_path: Path, jobs: int,
-              progress: Any, classifier: Any = None) -> dict[str, Any]:
-    """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts.
-    ``classifier``: already loaded from ``model_path`` (else it is loaded here)."""
-    from .backends.processes import TAG_MIN_ARTICLES
-    from .tag import load_classifier
+def tag_stage(articles: list[Article], config: Config, classifier: Any, jobs: int,
+              progress: Any) -> dict[str, Any]:
+    """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts."""
+    from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
 
-    classifier = classifier if classifier is not None else load_classifier(model_path)
     tag_counts: dict[str, Any] = {}
     # tagging is per article (a headline scores the same alone or in a batch), so chunks only
     # give progress and bound memory; with jobs > 1, chunks big enough to split over workers
     step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
     for begin in range(0, len(articles), step):
         end = min(begin + step, len(articles))
-        _add_counts(tag_counts, _tag_span(articles, cleaned, config, model_path, classifier, begin, end, jobs))
+        _add_counts(tag_counts, tag_articles_parallel(articles[begin:end], classifier, config.tag, jobs))
         progress.advance("tag", end - begin)
     return tag_counts
 
 
-def _tag_span(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
-              classifier: Any, begin: int, end: int, jobs: int = 1) -> dict[str, Any]:
-    """Tag ``articles[begin:end]`` in place; the counts."""
-    from .backends.processes import tag_articles_parallel
-    from .tag import known_from_clean
-
-    chunk = articles[begin:end]
-    # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
-    known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
-    return tag_articles_parallel(chunk, classifier, model_path, config.tag, jobs, known=known)
-
-
-def _tag_fields(articles: list[Article], cleaned: Any, config: Config, classifier: Any,
-                begin: int, end: int) -> tuple[Any, ...]:
-    """Tag ``articles[begin:end]`` without touching them (a forked child's work): their tag
-    columns -- categories, confidences, flags, rounded probabilities as one array -- and the
-    class names. The score dicts are built where the articles live."""
-    from .tag import article_item, known_from_clean, tag_arrays
-
-    chunk = articles[begin:end]
-    # the clean stage's tokens, when its cleaner is the model's (else None: clean again)
-    known = known_from_clean(classifier, config.clean, cleaned, chunk, begin)
-    categories, confidences, uncertain, rounded = tag_arrays(
-        [article_item(a) for a in chunk], classifier, config.tag, known=known)
-    return categories, confidences, uncertain, rounded, [str(c) for c in classifier.classes_]
-
-
-def _start_tagging(articles: list[Article], cleaned: Any, config: Config, model_path: Path,
-                   jobs: int, classifier: Any = None) -> Any:
+def _start_tagging(articles: list[Article], config: Config, classifier: Any, jobs: int) -> Any:
     """Start tagging in ``jobs - 1`` forked children when that pays (else None): they take chunks
     of articles while this process vectorises and clusters, then this process takes the
     chunks still left (:func:`_finish_tagging`), so neither side waits for the other.
 
-    Children inherit the articles, the classifier and the clean stage's tokens (copy-on-write)
-    and send back only the tag columns, the probabilities as one array per chunk.
+    Children inherit the articles and the classifier (copy-on-write) and send back only the
+    tag columns (:class:`~pipeline.tag.TagColumns`).
     """
     from .backends.forked import SharedChunks, can_fork
-    from .tag import load_classifier
+    from .tag import article_item, tag_columns
 
     if jobs <= 1 or len(articles) < config.run.overlap_min_articles or not can_fork():
         return None
-    classifier = classifier if classifier is not None else load_classifier(model_path)
     size = max(TAG_CHUNK, -(-len(articles) // SharedChunks.MAX_CHUNKS))
     starts = range(0, len(articles), size)
-    return SharedChunks(len(starts), lambda i: _tag_fields(
-        articles, cleaned, config, classifier, starts[i], starts[i] + size), children=jobs - 1)
+    return SharedChunks(len(starts), lambda i: tag_columns(
+        [article_item(a) for a in articles[starts[i]:starts[i] + size]], classifier, config.tag),
+        children=jobs - 1)
 
 
-def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: Config,
-                    model_path: Path, jobs: int, progress: Any, notes: list[str],
-                    classifier: Any = None) -> dict[str, Any]:
+def _finish_tagging(tagger: Any, articles: list[Article], config: Config, classifier: Any,
+                    jobs: int, progress: Any, notes: list[str]) -> dict[str, Any]:
     """Tag the chunks the children have not taken and gather theirs into the articles (or tag
     everything here when no child was started); the summed counts, in chunk order."""
-    from .tag import fill_tags, score_dicts
+    from .tag import fill_tags
 
     if tagger is None:
-        return tag_stage(articles, cleaned, config, model_path, jobs, progress, classifier)
+        return tag_stage(articles, config, classifier, jobs, progress)
     tag_counts: dict[str, Any] = {}
     position = 0
     with paused_gc():  # 100k score dicts made: young-generation passes cost 0.05 s, find nothing
-        for categories, confidences, flags, rounded, names in tagger.in_order():
-            chunk = articles[position:position + len(categories)]
-            _add_counts(tag_counts, fill_tags(chunk, (categories, confidences, flags, score_dicts(rounded, names)),
-                                              names))
-            position += len(categories)
+        for columns in tagger.in_order():
+            chunk = articles[position:position + len(columns.categories)]
+            _add_counts(tag_counts, fill_tags(chunk, columns))
+            position += len(columns.categories)
     if position != len(articles):
         raise RuntimeError(f"tagged {position} of {len(articles)} articles")  # a bug, not user error
     notes.extend(f"tag: a forked tagger failed, its share was tagged in the main process: {failure}"
@@ -494,8 +462,8 @@ def _finish_tagging(tagger: Any, articles: list[Article], cleaned: Any, config: 
     return tag_counts
 
 
-def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Progress,
-                jobs: int, freeze: Callable[[], None] = lambda: None) -> RunResult:
+def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier: Any,
+                progress: Progress, jobs: int, freeze: Callable[[], None] = lambda: None) -> RunResult:
     started = _now()
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
@@ -505,7 +473,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
     t0 = time.perf_counter()
     progress.start("parse", len(inputs))
     # while worker processes parse, this one is idle: load what the later stages need
-    prefetch = Prefetch(model_path, config)
+    prefetch = Prefetch(config)
     # the collector paused during the prefetch too: its imports and unpickling allocate enough
     # to trigger full passes over the parsed records, which made it ~40% slower
     with paused_gc():
@@ -514,7 +482,6 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         # before the collector is back on: its first pass would walk every record parsed
         # while it was off (they are all still in the youngest generation; 0.25 s at 100k)
         freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
-    classifier = prefetch.classifier
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)
     counts["parse"] = _counts_of(parsed)
@@ -543,7 +510,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
         progress.finish("clean", timings["clean"])
 
         # tag (in a forked child, alongside vectorise and cluster, when that pays) ----------------
-        tagger = _start_tagging(articles, cleaned, config, model_path, jobs, classifier)
+        tagger = _start_tagging(articles, config, classifier, jobs)
 
         # vectorise ------------------------------------------------------------------------------
         from .vectorise import Vectoriser
@@ -571,8 +538,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, progress: 
 
         t0 = time.perf_counter()
         progress.start("tag", len(articles))
-        tag_counts = _finish_tagging(tagger, articles, cleaned, config, model_path, jobs,
-                                     progress, notes, classifier)
+        tag_counts = _finish_tagging(tagger, articles, config, classifier, jobs, progress, notes)
         counts["tag"] = {"articles": len(articles), **tag_counts}
         # with children, only what is left after clustering: the rest ran alongside it
         timings["tag"] = time.perf_counter() - t0

@@ -58,7 +58,11 @@ def print_summary(result: Any, console: Console) -> None:
     head.add_row("merged duplicates", str(rec.get("merged", "-")))
     head.add_row("rejects", str(len(result.rejects)))
     head.add_row("clusters", str(len(result.clusters)))
+    gold = sum(1 for a in articles if a.label_source == "gold")
+    head.add_row("training labels (gold)", str(gold))
+    head.add_row("predicted by the model", str(sum(1 for a in articles if a.label_source == "model")))
     head.add_row("uncertain", str(sum(1 for a in articles if a.uncertain)))
+    head.add_row("  of them out of scope", str(sum(1 for a in articles if a.uncertain_reason == "out_of_scope")))
     head.add_row("reconciled", "[green]yes[/]" if rec.get("ok") else "[red]NO[/]")
     head.add_row("time", f"{result.seconds or sum(result.timings.values()):.1f} s")
     console.print(head)
@@ -67,13 +71,18 @@ def print_summary(result: Any, console: Console) -> None:
     table = Table(title="categories", title_justify="left")
     table.add_column("category")
     table.add_column("articles", justify="right")
+    table.add_column("gold", justify="right")
     table.add_column("uncertain", justify="right")
     unsure = Counter(a.category for a in articles if a.uncertain)
+    golden = Counter(a.category for a in articles if a.label_source == "gold")
     order = [c for c in CATEGORY_ORDER if cats.get(c)] + sorted(c for c in cats if c and c not in CATEGORY_ORDER)
     for cat in order:
-        table.add_row(cat, str(cats[cat]), str(unsure.get(cat, 0)))
+        table.add_row(cat, str(cats[cat]), str(golden.get(cat, 0)), str(unsure.get(cat, 0)))
     if cats.get(None):
-        table.add_row("(untagged)", str(cats[None]), "")
+        table.add_row("(untagged)", str(cats[None]), "", "")
+    if gold:
+        table.caption = ("gold: in the model's training data, so the category is its training label; "
+                         "these say nothing about the model's quality")
     console.print(table)
 
     if result.clusters:

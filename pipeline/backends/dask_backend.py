@@ -141,27 +141,11 @@ def transform_partition(vectoriser: Any, part: tuple[list[list[str]], list[list[
     return vectoriser.transform(list(zip(part[0], part[1])))
 
 
-def tag_partition(classifier: Any, items: list[dict[str, Any]], config: TagConfig,
-                  clean_config: CleanConfig | None = None, heads: list[str] | None = None,
-                  stands: list[str] | None = None, part: Any = None) -> list[dict[str, Any]]:
-    """Category, confidence, uncertain flag and scores of each item of a partition.
+def tag_partition(classifier: Any, items: list[dict[str, Any]], config: TagConfig) -> Any:
+    """The tag columns (:class:`~pipeline.tag.TagColumns`) of a partition's items."""
+    from ..tag import tag_columns
 
-    With the partition's clean-stage texts and tokens (still on this worker), texts the model
-    would clean the same way are not cleaned again -- as in the local run (``known_from_clean``),
-    including its guard: the first text is re-cleaned by the model and must match, else nothing
-    is reused.
-    """
-    from ..tag import known_tokens, tag_items
-
-    known = None
-    if part is not None and heads is not None and stands is not None:
-        texts, tokens = list(heads) + list(stands), list(part[0]) + list(part[1])
-        known = known_tokens(classifier, clean_config, texts, tokens)
-        probe = next((i for i, t in enumerate(texts) if t), None)
-        if known is not None and probe is not None \
-                and classifier.cleaner_.tokens([texts[probe]]) != [tokens[probe]]:
-            known = None
-    return tag_items(items, classifier, config, known=known)
+    return tag_columns(items, classifier, config)
 
 
 # ---- the client side of each stage -----------------------------------------------------------------
@@ -316,29 +300,22 @@ def _cluster(client: Any, blocks: list[Any], articles: list[Article], config: Co
     return cluster_articles(gather_matrix(client, blocks), articles, config.cluster, vectoriser)
 
 
-def _tag(client: Any, articles: list[Article], model_path: Path, config: Config,
-         bounds: list[int], texts_parts: list[tuple[Any, Any]], token_parts: list[Any]) -> dict[str, Any]:
-    """Tag the clean stage's partitions where they are, reusing their tokens on the workers."""
-    from ..tag import apply_tags, article_item, load_classifier, same_cleaner
+def _tag(client: Any, articles: list[Article], classifier: Any, config: Config,
+         bounds: list[int]) -> dict[str, Any]:
+    """Tag the articles partition by partition on the workers; the counts."""
+    from ..tag import TagColumns, article_item, fill_tags
 
-    classifier = load_classifier(model_path)
-    reuse = same_cleaner(classifier, config.clean)
     shared = client.scatter(classifier, broadcast=True)
     futures, start = [], 0
-    for size, (heads, stands), part in zip(bounds, texts_parts, token_parts, strict=True):
+    for size in bounds:
         items = client.scatter([[article_item(a) for a in articles[start:start + size]]])[0]
-        extra = (config.clean, heads, stands, part) if reuse else ()
-        futures.append(client.submit(tag_partition, shared, items, config.tag, *extra, pure=False))
+        futures.append(client.submit(tag_partition, shared, items, config.tag, pure=False))
         start += size
-    tags = [tag for part in _in_order(client, futures) for tag in part]
-    return apply_tags(articles, tags, classifier.classes_)
+    return fill_tags(articles, TagColumns.join(list(_in_order(client, futures))))
 
 
-# ---- the job -----------------------------------------------------------------------------------------
-
-
-def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: Any, jobs: int,
-               freeze: Any = None) -> Any:
+def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier: Any, progress: Any,
+               jobs: int, freeze: Any = None) -> Any:
     """The Dask counterpart of ``pipeline.run._run_stages``: same RunResult, counts and manifest.
     (``freeze`` is accepted for the same call; the records live on the workers here.)"""
     import sys
@@ -399,7 +376,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
             t0 = time.perf_counter()
             progress.start("tag", len(articles))
             counts["tag"] = {"articles": len(articles),
-                             **_tag(client, articles, model_path, config, bounds, texts_parts, parts)}
+                             **_tag(client, articles, classifier, config, bounds)}
             for future in [*parts, *(f for pair in texts_parts for f in pair)]:
                 future.release()
             progress.advance("tag", len(articles))

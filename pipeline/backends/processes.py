@@ -9,7 +9,6 @@ Below the thresholds the work runs in-process: starting workers costs more than 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -81,40 +80,20 @@ def parse_paths_parallel(paths: Sequence[str | Path], config: ParseConfig, n_job
     return merger.result()
 
 
-@lru_cache(maxsize=2)
-def _classifier(path: str, sha256: str) -> Any:
-    """The classifier, loaded (and verified) once per worker process and model file."""
-    from ..tag import load_classifier
-
-    return load_classifier(path)
-
-
-def _tag_chunk(path: str, sha256: str, items: list[dict[str, Any]], config: TagConfig) -> list[dict[str, Any]]:
-    from ..tag import tag_items
-
-    return tag_items(items, _classifier(path, sha256), config)
-
-
-def tag_articles_parallel(articles: list[Article], classifier: Any, model_path: Path,
-                          config: TagConfig, n_jobs: int,
-                          known: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def tag_articles_parallel(articles: list[Article], classifier: Any, config: TagConfig,
+                          n_jobs: int) -> dict[str, Any]:
     """``tag.tag_articles`` with chunks of articles tagged in ``n_jobs`` processes.
 
-    Features are computed per text, so a chunk's tags equal the whole batch's (tested); workers
-    load ``model_path`` themselves (keyed by its sha256) instead of receiving a pickle per chunk.
+    Features are computed per text, so a chunk's tags equal the whole batch's (tested). The
+    classifier travels to the workers with the chunks (it is a few MB of arrays).
     """
-    from ..tag import apply_tags, article_item, tag_articles
+    from ..tag import TagColumns, article_item, fill_tags, tag_articles, tag_columns
 
-    if known is not None:  # the clean stage's tokens are reused: in-process beats shipping them
-        return tag_articles(articles, classifier, config, known=known)
     if n_jobs <= 1 or len(articles) < TAG_MIN_ARTICLES:
         return tag_articles(articles, classifier, config)
     from joblib import Parallel, delayed
 
-    from ..io import sha256_file
-
-    digest = sha256_file(Path(model_path))
     chunks = split_even([article_item(a) for a in articles], n_jobs * CHUNKS_PER_WORKER)
     results = Parallel(n_jobs=n_jobs, backend="loky")(
-        delayed(_tag_chunk)(str(model_path), digest, chunk, config) for chunk in chunks)
-    return apply_tags(articles, [tag for chunk in results for tag in chunk], classifier.classes_)
+        delayed(tag_columns)(chunk, classifier, config) for chunk in chunks)
+    return fill_tags(articles, TagColumns.join(results))
