@@ -29,8 +29,12 @@ def __getattr__(name: str) -> Any:
 
         globals()["run"] = _run  # shadow the submodule attribute with the function
         return _run
-    if name in ("load_classifier", "CategoryClassifier"):
-        from . import tag
+    if name == "load_classifier":
+        from .model_store import load_classifier
 
-        return getattr(tag, name)
+        return load_classifier
+    if name == "CategoryClassifier":
+        from .tag import CategoryClassifier
+
+        return CategoryClassifier
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

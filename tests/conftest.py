@@ -40,7 +40,7 @@ def ag_news_csv() -> Path:
 def model_path() -> Path:
     """The shipped classifier. It must load: a stale model is a failure to fix (retrain), not to hide."""
     from pipeline.config import DEFAULT_MODEL
-    from pipeline.tag import load_classifier
+    from pipeline.model_store import load_classifier
 
     load_classifier(DEFAULT_MODEL)  # raises ModelError with the fix if it is stale or tampered with
     return DEFAULT_MODEL

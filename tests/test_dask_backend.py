@@ -146,7 +146,7 @@ def test_unknown_scheduler_gives_a_one_line_config_error(model_path: Path,
 
 def test_tag_partition_reuses_clean_tokens_only_when_the_probe_matches(model_path: Path) -> None:
     from pipeline.backends.dask_backend import tag_partition
-    from pipeline.tag import load_classifier
+    from pipeline.model_store import load_classifier
 
     classifier = load_classifier(model_path)
     config = load_config()

@@ -96,7 +96,8 @@ def test_parallel_parse_and_tag_equal_in_process(pages: Path, model_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.backends import processes
     from pipeline.parse import parse_paths
-    from pipeline.tag import load_classifier, tag_articles
+    from pipeline.model_store import load_classifier
+    from pipeline.tag import tag_articles
 
     config = load_config()
     files = sorted(pages.glob("*.txt"))
