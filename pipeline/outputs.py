@@ -49,6 +49,8 @@ def check_output_dir(out_dir: Path, inputs: Sequence[Path], model: Path | None =
         if resolved == real or resolved.startswith(real.rstrip(os.sep) + os.sep):
             raise OutputError(f"output directory is inside the input directory {directory} (the next run "
                               "would read the outputs as inputs); choose another --out", file=str(out_dir))
+    for name in OUTPUT_FILES:
+        _refuse_directory(out_dir / name)
     written = {os.path.join(resolved, name) for name in OUTPUT_FILES}
     protected = list(inputs) + ([model] if model else [])
     for path in real_paths(protected):
@@ -58,6 +60,17 @@ def check_output_dir(out_dir: Path, inputs: Sequence[Path], model: Path | None =
             raise OutputError(f"output would overwrite the input {os.path.basename(path)}; "
                               "choose another --out", file=path)
     return out_dir
+
+
+def _refuse_directory(path: Path, dir_fd: int | None = None) -> None:
+    """A directory where an output file goes is someone's: it is not replaced or emptied."""
+    try:
+        info = os.stat(path.name if dir_fd is not None else path, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputError("is a directory where an output file goes; move it or choose another --out",
+                          file=str(path))
 
 
 # Only what this program provably made is ever removed or published from --out: a staging
@@ -354,6 +367,8 @@ def _publish(stage_fd: int, out_fd: int, out_dir: Path) -> dict[str, Path]:
     Renames go from descriptor to descriptor, so neither a swapped staging path nor a symlink in
     ``out_dir`` redirects them (a rename replaces a link; it never writes through one).
     """
+    for name in OUTPUT_FILES:  # before any rename: a refusal must not leave half a set published
+        _refuse_directory(out_dir / name, out_fd)
     published: dict[str, Path] = {}
     for name in OUTPUT_FILES:
         if _is_regular(name, stage_fd):

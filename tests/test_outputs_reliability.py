@@ -383,3 +383,25 @@ def test_a_killed_runs_staging_is_removed_by_the_next_run_with_a_line_on_stderr(
     assert done.stderr.splitlines() == [f"note: removed incomplete staging directory {staging} (left by a killed run)"]
     assert not _staging_dirs(out)
     assert "first headline" not in (out / "articles.jsonl").read_text()
+
+
+def test_output_names_that_are_links_or_directories_are_never_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.jsonl"
+    victim.write_bytes(b"not yours\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "articles.jsonl").symlink_to(victim)
+    _write(out, "first")  # the link is replaced by the new file; its target is not written
+    assert victim.read_bytes() == b"not yours\n"
+    assert not (out / "articles.jsonl").is_symlink() and "first headline" in (out / "articles.jsonl").read_text()
+    (out / "report.html").unlink()
+    (out / "report.html").mkdir()
+    (out / "report.html" / "mine.txt").write_bytes(b"mine")
+    before = {k: v for k, v in _tree(out).items() if k != ".lock"}
+    with pytest.raises(OutputError, match="is a directory where an output file goes"):
+        check_output_dir(out, [victim])
+    proc = _writer(out, "second")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "is a directory where an output file goes" in err
+    assert {k: v for k, v in _tree(out).items() if k != ".lock"} == before  # nothing of it published
+    assert (out / "report.html" / "mine.txt").read_bytes() == b"mine"
