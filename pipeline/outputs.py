@@ -296,10 +296,14 @@ def remove_leftovers(out_dir: Path) -> list[str]:
 
 
 class _Stage:
-    """This run's staging directory: its path, its name in ``out_dir`` and a descriptor of it."""
+    """This run's staging directory: its name in ``out_dir``, a descriptor of it, and a path to
+    write through. On Linux the path goes through the descriptor (``/proc/self/fd/N``), so the
+    files land in the directory made here even if its name in ``out_dir`` were swapped for a link."""
 
-    def __init__(self, path: Path, name: str, fd: int) -> None:
-        self.path, self.name, self.fd = path, name, fd
+    def __init__(self, out_dir: Path, name: str, fd: int) -> None:
+        self.name, self.fd = name, fd
+        by_fd = Path(f"/proc/self/fd/{fd}")
+        self.path = by_fd if by_fd.is_dir() else out_dir / name
 
 
 @contextlib.contextmanager
@@ -327,7 +331,7 @@ def _staging(lock: OutputLock) -> Iterator[_Stage]:
         except OSError as exc:
             raise OutputError(f"cannot write to the output directory: {exc.strerror or exc}",
                               file=str(lock.out_dir)) from None
-        yield _Stage(lock.out_dir / name, name, fd)
+        yield _Stage(lock.out_dir, name, fd)
     finally:
         _remove_staging(lock.dir_fd, name, fd)
         os.close(fd)
