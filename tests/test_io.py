@@ -229,3 +229,21 @@ def test_write_errors_are_output_errors_naming_the_file_and_leave_nothing(tmp_pa
     assert str(info.value) == "out/b.bin: cannot write: No space left on device"
     assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]
 
+
+
+def test_a_file_that_grows_after_its_size_was_taken_is_read_whole_within_the_limit(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "page.txt"
+    path.write_bytes(b"Kent ICS\n\nTrust deficit doubles\n")
+    real_fstat = os.fstat
+
+    def stale(fd: int) -> os.stat_result:  # the size as it was before the file grew
+        fields = list(real_fstat(fd))
+        fields[stat_size] = 3
+        return os.stat_result(fields)
+
+    stat_size = 6  # st_size's index in the stat tuple
+    monkeypatch.setattr(os, "fstat", stale)
+    assert read_bytes(path) == b"Kent ICS\n\nTrust deficit doubles\n"
+    monkeypatch.setattr(pipeline.io, "MAX_INPUT_BYTES", 10)
+    with pytest.raises(InputError, match="too large"):
+        read_bytes(path)
