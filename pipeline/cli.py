@@ -137,7 +137,8 @@ def run_command(
     bars = RichProgress(err_console) if not quiet and err_console.is_terminal else None
     with bars if bars is not None else contextlib.nullcontext():
         result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs,
-                     trust_pickle=trust_pickle)
+                     trust_pickle=trust_pickle,
+                     notice=None if quiet else lambda line: err(f"note: {line}"))
     if not quiet:
         print_summary(result, Console())
     _state["done_with_big_result"] = True

@@ -10,7 +10,8 @@ output directory is given. With ``out_dir`` it writes, as one set:
 Writing is crash-safe: every file is first written whole into a hidden staging directory inside
 ``out_dir`` and only then renamed into place (``run.json`` last), so a run killed at any moment
 leaves the previous outputs intact and no partial file under an output name. Leftovers of a killed
-run (``.staging-*`` directories, ``.*.tmp`` files) are removed at the start of the next run. The
+run (its ``.staging-*`` directory, proved to be its own by a token recorded in the lock file) are
+completed or removed at the start of the next run; nothing else in ``out_dir`` is touched. The
 directory is locked (``out_dir/.lock``, ``flock``) for the whole run: a second run on the same
 directory fails at once instead of mixing outputs.
 
@@ -269,10 +270,15 @@ def _gc_freezer() -> Iterator[Callable[[], None]]:
         gc.unfreeze()
 
 
+def _ignore(line: str) -> None:
+    """The default ``notice``: the library never prints."""
+
+
 def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = None,
         out_dir: str | Path | None = None, model: str | Path | None = None,
         progress: Progress | None = None, n_jobs: int | None = None,
-        trust_pickle: bool = False) -> RunResult:
+        trust_pickle: bool = False,
+        notice: Callable[[str], None] | None = None) -> RunResult:
     """Run parse, clean, vectorise, cluster and tag over ``paths`` (default: the bundled samples).
 
     Parameters
@@ -284,6 +290,8 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     progress: optional :class:`Progress` receiving per-stage updates (the library never prints).
     n_jobs: worker processes for the clean stage; default ``run.jobs`` (0 = all cores).
     trust_pickle: allow a ``.joblib`` (pickle) model, which runs code as it loads.
+    notice: called with one line for each leftover of a killed run that was completed or removed
+        in ``out_dir`` before the run (the CLI prints them on stderr; also in ``run.json``).
 
     Returns
     -------
@@ -304,10 +312,15 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     from .model_store import load_classifier
 
     classifier = load_classifier(model_path, trust_pickle=trust_pickle)  # and if it is unusable
-    out = check_output_dir(Path(out_dir), inputs, model_path) if out_dir is not None else None
+    out = None
+    if out_dir is not None:
+        input_dirs = [Path(p) for p in paths or () if Path(p).is_dir()]  # those expanded into inputs
+        out = check_output_dir(Path(out_dir), inputs, model_path, input_dirs=input_dirs)
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
+        for action in tidied:
+            (notice or _ignore)(action)
         with _gc_freezer() as freeze:
             result = stages(inputs, config, model_path, classifier, progress, _jobs(n_jobs, config),
                             freeze)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import one_line_error
+from cli_helpers import full_disk_env, one_line_error
 
 
-def cli(*args: str | Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="160")
+def cli(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = env or dict(os.environ, COLUMNS="160")
     return subprocess.run([sys.executable, "-m", "pipeline", "parse", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -114,3 +114,30 @@ def test_refuses_to_overwrite_an_input(sample_pages, tmp_path) -> None:
 def test_bad_config_key_is_named(sample_pages, tmp_path) -> None:
     one_line_error(cli(sample_pages[0], "--out", tmp_path / "a.jsonl", "--set", "parse.kickerz=[]"),
                    3, "parse.kickerz")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_and_devices_are_refused_at_once(sample_pages, tmp_path) -> None:
+    fifo = tmp_path / "pages.txt"
+    os.mkfifo(fifo)  # nobody writes to it: opening it for reading would block for ever
+    specials = [fifo] + [Path(d) for d in ("/dev/zero", "/dev/urandom") if Path(d).exists()]
+    for path in specials:
+        out = tmp_path / "a.jsonl"
+        # a regression hangs (FIFO) or reads 2 GiB (devices): the timeout turns that into a failure
+        done = cli(sample_pages[0], path, "--out", out, timeout=60)
+        one_line_error(done, 2, f"error: {path}: ", "not a regular file")
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("target", ["out", "rejects"])
+def test_full_disk_is_one_line_exit_5_and_no_partial_file(sample_pages, tmp_path, target) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    out = (full if target == "out" else tmp_path) / "a.jsonl"
+    rejects = (full if target == "rejects" else tmp_path) / "r.jsonl"
+    bad = tmp_path / "bad.jsonl"  # one reject, so the rejects file has lines to write
+    bad.write_text('{"headline": "Trust fined"}\nnot json\n', encoding="utf-8")
+    done = cli(*sample_pages, bad, "--out", out, "--rejects", rejects, env=full_disk_env(tmp_path, full))
+    named = out if target == "out" else rejects
+    one_line_error(done, 5, f"error: {named}: ", "No space left on device")
+    assert list(full.iterdir()) == []  # no temporary and no partial file

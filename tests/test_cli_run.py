@@ -12,14 +12,16 @@ import pytest
 
 from pipeline.run import resolve_inputs
 
-from cli_helpers import one_line_error
+from cli_helpers import full_disk_env, one_line_error
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
-    env["COLUMNS"] = "160"
+def cli(*args: str, cwd: Path | None = None, timeout: float = 300,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
+        env["COLUMNS"] = "160"
     return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd, env=env)
+                          timeout=timeout, cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +92,52 @@ def test_missing_input(model_path: Path, tmp_path: Path) -> None:  # noqa: F811
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     done = cli("run", "--debug", "--set", "cluster.nclusters=3")
     assert done.returncode != 0 and "Traceback" in done.stderr and "ConfigError" in done.stderr
+
+
+def _listing(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() if p.is_file() else b"dir"
+            for p in sorted(directory.rglob("*"))}
+
+
+def test_output_in_an_input_directory_is_refused(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "a.txt").write_bytes(page.read_bytes())
+    before = _listing(pages)
+    # the next run over pages/ would read articles.jsonl and rejects.jsonl as inputs
+    for out in (pages, pages / "out"):
+        one_line_error(cli("run", str(pages), "--out", str(out), "--model", str(model_path)), 5,
+                       f"error: {out}: ", "input directory")
+        assert _listing(pages) == before  # nothing written, not even a lock
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_and_device_inputs_are_refused_at_once(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    fifo = tmp_path / "pages.txt"
+    os.mkfifo(fifo)
+    for path in [fifo] + [Path(d) for d in ("/dev/zero",) if Path(d).exists()]:
+        # a regression blocks on the FIFO while holding the lock, or reads 2 GiB: fail, do not hang
+        done = cli("run", str(page), str(path), "--out", str(tmp_path / "o"), "--model", str(model_path),
+                   timeout=90)
+        one_line_error(done, 2, f"error: {path}: ", "not a regular file")
+        assert not [p for p in (tmp_path / "o").iterdir() if not p.name.startswith(".")]
+
+
+def test_a_lock_symlink_is_refused_and_its_target_untouched(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"not yours\n")
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".lock").symlink_to(victim)
+    one_line_error(cli("run", str(page), "--out", str(out), "--model", str(model_path)), 5,
+                   f"error: {out / '.lock'}: ", "symlink")
+    assert victim.read_bytes() == b"not yours\n"
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
+
+
+def test_full_disk_is_one_line_exit_5(model_path: Path, tmp_path: Path, page: Path) -> None:  # noqa: F811
+    out = tmp_path / "o"
+    done = cli("run", str(page), "--out", str(out), "--model", str(model_path),
+               env=full_disk_env(tmp_path, out))
+    one_line_error(done, 5, f"error: {out}", "No space left on device")
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no staging directory, no partial file

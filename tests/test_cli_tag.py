@@ -15,6 +15,8 @@ from pipeline.errors import InputError, ModelError
 from pipeline.model_store import load_classifier
 from pipeline.tag import tag_items
 
+from cli_helpers import full_disk_env
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = REPO_ROOT / "data" / "labels" / "seeds.jsonl"
 runner = CliRunner()
@@ -155,3 +157,22 @@ def test_tag_in_chunks_gives_the_whole_batch_result(tmp_path: Path, model: Path)
     assert [r["headline"] for r in records] == headlines
     assert [{k: r[k] for k in ("category", "confidence", "uncertain", "scores")} for r in records] \
         == expected
+
+
+@pytest.mark.parametrize("command", ["tag", "evaluate", "train"])
+def test_full_disk_is_one_line_exit_5_and_no_partial_file(tmp_path: Path, command: str) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    headlines = tmp_path / "h.txt"
+    headlines.write_text("Trust deficit doubles\nICB appoints chief executive\n", encoding="utf-8")
+    target = full / {"tag": "t.jsonl", "evaluate": "m.json", "train": "m.joblib"}[command]
+    args = {"tag": ["tag", str(headlines), "--out", str(target)],
+            "evaluate": ["evaluate", "--labels", str(SEEDS), "--folds", "2", "--json", str(target)],
+            "train": ["train", "--labels", str(SEEDS), "--folds", "2", "--out", str(target)]}[command]
+    done = subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=300, env=full_disk_env(tmp_path, full))
+    assert done.returncode == 5, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {target}: cannot write: No space left on device"], done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(full.iterdir()) == []

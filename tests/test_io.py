@@ -1,13 +1,20 @@
 """Input reading and atomic writing: every OS or encoding problem is an InputError naming the file."""
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import signal
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import pipeline.io
-from pipeline.errors import InputError
-from pipeline.io import decode_text, read_bytes, read_text, write_lines_atomic, write_text_atomic
+from pipeline.errors import InputError, OutputError
+from pipeline.io import (atomic_writer, decode_text, read_bytes, read_text, sha256_file, write_lines_atomic,
+                         write_text_atomic)
 
 
 def test_utf8_with_and_without_bom() -> None:
@@ -67,10 +74,14 @@ def test_read_errors_name_the_file(tmp_path, monkeypatch) -> None:
     with pytest.raises(InputError, match="no such file"):  # a file where a directory should be
         read_bytes(path / "inside.txt")
 
-    def denied(*args: object, **kwargs: object) -> None:  # (tests may run as root: chmod denies nothing)
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(pipeline.io, "open", denied, raising=False)
+    def denied(name, *args: object, **kwargs: object) -> int:  # (tests may run as root: chmod denies nothing)
+        if Path(name) == path:
+            raise PermissionError(13, "Permission denied")
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(InputError, match="permission denied"):
         read_bytes(path)
 
@@ -78,21 +89,11 @@ def test_read_errors_name_the_file(tmp_path, monkeypatch) -> None:
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or not Path("/dev/zero").exists(),
                     reason="needs /dev/zero and /proc (Linux)")
 def test_reads_are_bounded_by_the_size_limit_whatever_the_file_says(tmp_path, monkeypatch) -> None:
-    import os
-
     monkeypatch.setattr(pipeline.io, "MAX_INPUT_BYTES", 1000)
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 1001)
     with pytest.raises(InputError, match="too large"):
         read_bytes(big)
-    with pytest.raises(InputError, match="too large") as info:  # a device reports size 0
-        read_bytes(Path("/dev/zero"))
-    assert info.value.file == "/dev/zero"
-    read, write = os.pipe()  # a pipe: read to its end, within the limit
-    os.write(write, b"Kent ICS\n")
-    os.close(write)
-    assert read_bytes(Path(f"/proc/self/fd/{read}")) == b"Kent ICS\n"
-    os.close(read)
 
 
 def test_read_text_round_trip(tmp_path) -> None:
@@ -146,3 +147,103 @@ def test_real_paths_match_realpath_for_files_dirs_and_symlinks(tmp_path):
              "relative.txt", tmp_path / "d"]
     assert real_paths(paths) == [os.path.realpath(p) for p in paths]
     assert real_paths(paths)[1] == str((tmp_path / "d" / "a.txt").resolve())
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging: a regression that opens a FIFO for reading blocks forever."""
+    def expired(*_: object) -> None:
+        raise AssertionError(f"blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _special_files(tmp_path: Path) -> list[tuple[Path, str]]:
+    fifo = tmp_path / "pages.fifo"
+    os.mkfifo(fifo)
+    found = [(fifo, "a FIFO")]
+    with contextlib.suppress(OSError):  # binding a socket needs a short enough path
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(tmp_path / "s.sock"))
+        found.append((tmp_path / "s.sock", "a socket"))
+    for device in ("/dev/zero", "/dev/urandom", "/dev/null"):
+        if Path(device).exists():
+            found.append((Path(device), "a character device"))
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_files_that_are_not_regular_are_refused_before_being_opened(tmp_path, monkeypatch) -> None:
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda name, *a, **k: opened.append(str(name)) or real_open(name, *a, **k))
+    with _deadline(20):
+        for path, kind in _special_files(tmp_path):
+            for read in (read_bytes, read_text, sha256_file):
+                with pytest.raises(InputError, match=f"not a regular file \\({kind}\\)") as info:
+                    read(path)
+                assert info.value.file == str(path)
+    assert opened == []  # refused from stat alone, so a FIFO never blocks and a device is never read
+    link = tmp_path / "link.txt"  # a symlink the user made to a regular file is followed
+    (tmp_path / "page.txt").write_bytes(b"Kent ICS\n")
+    link.symlink_to(tmp_path / "page.txt")
+    assert read_bytes(link) == b"Kent ICS\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_file_swapped_for_a_fifo_after_the_check_is_refused_without_blocking(tmp_path, monkeypatch) -> None:
+    fifo = tmp_path / "page.txt"
+    os.mkfifo(fifo)
+    regular = os.stat(__file__)
+    real_stat = os.stat
+    # the check sees a regular file; by the time it is opened, the name is a FIFO
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: regular if Path(p) == fifo else real_stat(p, *a, **k))
+    with _deadline(20), pytest.raises(InputError, match="not a regular file \\(a FIFO\\)"):
+        read_bytes(fifo)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT])
+def test_write_errors_are_output_errors_naming_the_file_and_leave_nothing(tmp_path, code) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text("old\n", encoding="utf-8")
+
+    def lines() -> Iterator[str]:
+        yield "new"
+        raise OSError(code, os.strerror(code))
+
+    with pytest.raises(OutputError, match=os.strerror(code)) as info:
+        write_lines_atomic(path, lines())
+    assert info.value.file == str(path) and info.value.exit_code == 5
+    assert path.read_text(encoding="utf-8") == "old\n"  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]  # no temporary left behind
+    with pytest.raises(OutputError) as info:  # named as the caller calls it (a staged file by its final name)
+        with atomic_writer(tmp_path / "b.bin", "wb", label="out/b.bin") as handle:
+            handle.write(b"x")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert str(info.value) == "out/b.bin: cannot write: No space left on device"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]
+
+
+
+def test_a_file_that_grows_after_its_size_was_taken_is_read_whole_within_the_limit(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "page.txt"
+    path.write_bytes(b"Kent ICS\n\nTrust deficit doubles\n")
+    real_fstat = os.fstat
+
+    def stale(fd: int) -> os.stat_result:  # the size as it was before the file grew
+        fields = list(real_fstat(fd))
+        fields[stat_size] = 3
+        return os.stat_result(fields)
+
+    stat_size = 6  # st_size's index in the stat tuple
+    monkeypatch.setattr(os, "fstat", stale)
+    assert read_bytes(path) == b"Kent ICS\n\nTrust deficit doubles\n"
+    monkeypatch.setattr(pipeline.io, "MAX_INPUT_BYTES", 10)
+    with pytest.raises(InputError, match="too large"):
+        read_bytes(path)

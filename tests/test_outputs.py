@@ -67,7 +67,8 @@ def test_files_hold_exactly_the_records_and_run_json_describes_them(
         data = (out / name).read_bytes()
         assert entry == {"path": str(out / name), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     assert set(published) == {"articles.jsonl", "rejects.jsonl", "report.html", "run.json"}
-    assert sorted(p.name for p in out.iterdir()) == sorted(published)  # no part file, no staging left
+    # no part file, no staging left; the lock file stays (removing it would race)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*published, ".lock"])
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_failed_child_is_replaced_by_encoding_here(tmp_path: Path, small_paralle
     write_outputs(result, tmp_path / "out")
     assert witness.read_text() == "ran"
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == _plain(tmp_path, result.articles)
-    assert not list((tmp_path / "out").glob(".*"))  # no staging directory left
+    assert [p.name for p in (tmp_path / "out").glob(".*")] == [".lock"]  # no staging directory left
 
 
 def test_unencodable_text_fails_without_publishing(tmp_path: Path) -> None:
@@ -161,7 +162,7 @@ def test_unencodable_text_fails_without_publishing(tmp_path: Path) -> None:
     result.articles[3].headline = "lone surrogate \ud800"  # valid in a str, not in UTF-8
     with pytest.raises(UnicodeEncodeError):
         write_outputs(result, tmp_path / "out")
-    assert not list((tmp_path / "out").iterdir())
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".lock"]
 
 
 # ---- the fast block encoder gives to_json's bytes, on any record ---------------------------------

@@ -119,7 +119,7 @@ def test_killed_mid_file_leaves_no_partial_file(tmp_path: Path) -> None:
     proc.wait(timeout=30)
     assert _snapshot(out) == before
     actions = remove_leftovers(out)
-    assert actions and actions[0].startswith("removed incomplete")
+    assert len(actions) == 1 and actions[0].startswith("removed incomplete staging directory")
     assert not _staging_dirs(out)
 
 
@@ -220,6 +220,25 @@ def test_output_path_checks(tmp_path: Path) -> None:
     assert set(OUTPUT_FILES) >= {"articles.jsonl", "rejects.jsonl", "run.json", "report.html"}
 
 
+def test_output_inside_an_input_directory_is_refused(tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    (pages / "sub").mkdir(parents=True)
+    page = pages / "a.txt"
+    page.write_text("x", encoding="utf-8")
+    for out in (pages, pages / ".", pages / "out", pages / "sub" / "deeper", tmp_path / "x" / ".." / "pages"):
+        with pytest.raises(OutputError, match="input directory") as info:
+            check_output_dir(out, [page], input_dirs=[pages])
+        assert info.value.file == str(out)
+    (tmp_path / "alias").symlink_to(pages)  # the user's own symlink to the input directory
+    with pytest.raises(OutputError, match="input directory"):
+        check_output_dir(tmp_path / "alias" / "out", [page], input_dirs=[pages])
+    with pytest.raises(OutputError, match="input directory"):
+        check_output_dir(pages / "out", [page], input_dirs=[tmp_path / "alias"])
+    # beside it, or a directory whose name merely starts the same, is fine
+    assert check_output_dir(tmp_path / "pages-out", [page], input_dirs=[pages]) == tmp_path / "pages-out"
+    assert check_output_dir(tmp_path / "out", [page], input_dirs=[pages]) == tmp_path / "out"
+
+
 def test_unwritable_output_dir_is_one_error(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         blocked = Path("/proc/hsj-cannot-create")  # root ignores permission bits
@@ -230,3 +249,159 @@ def test_unwritable_output_dir_is_one_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="cannot create or write the output directory"):
         with OutputLock(blocked):
             pass
+
+
+# ---- files in --out that this program did not make ------------------------------------------------
+
+
+def _tree(path: Path) -> dict[str, bytes | str]:
+    """Every entry under ``path`` (not following symlinks): file bytes, or a symlink's target."""
+    found: dict[str, bytes | str] = {}
+    for entry in sorted(path.rglob("*")):
+        key = str(entry.relative_to(path))
+        if entry.is_symlink():
+            found[key] = "-> " + os.readlink(entry)
+        elif entry.is_file():
+            found[key] = entry.read_bytes()
+        else:
+            found[key] = "dir"
+    return found
+
+
+def test_a_lock_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_bytes(b"a file outside --out\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".lock").symlink_to(victim)
+    with pytest.raises(OutputError, match="is a symlink") as info:
+        with OutputLock(out):
+            pass
+    assert info.value.file == str(out / ".lock") and info.value.exit_code == 5
+    assert victim.read_bytes() == b"a file outside --out\n"  # byte for byte: not truncated, no pid
+    assert (out / ".lock").is_symlink()  # and left where it was
+    hard = out / "hard"  # a hard link to someone's file is refused too (it would be written through)
+    hard.mkdir()
+    os.link(victim, hard / ".lock")
+    with pytest.raises(OutputError, match="other links"):
+        with OutputLock(hard):
+            pass
+    assert victim.read_bytes() == b"a file outside --out\n"
+
+
+def test_user_files_that_look_like_leftovers_are_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / ".staging-x").mkdir(parents=True)
+    (out / ".staging-x" / "notes.txt").write_bytes(b"mine")
+    (out / ".staging-12345").mkdir()  # even one named like an old run's, without proof it is one
+    (out / ".user.tmp").write_bytes(b"also mine")
+    before = _tree(out)
+    _write(out, "first")
+    _write(out, "second")
+    after = _tree(out)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert "second headline" in (out / "articles.jsonl").read_text()
+
+
+def test_a_staging_symlink_to_a_complete_directory_is_not_touched(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in (COMPLETE_MARKER, "articles.jsonl", "run.json", "keep.txt"):
+        (elsewhere / name).write_text(f"not yours: {name}\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".staging-1").symlink_to(elsewhere)
+    (out / ".staging-2").symlink_to(elsewhere / "keep.txt")
+    before = _tree(elsewhere)
+    with OutputLock(out):
+        assert remove_leftovers(out) == []
+    _write(out, "first")
+    assert _tree(elsewhere) == before  # no file moved out of it or deleted
+    assert (out / ".staging-1").is_symlink() and (out / ".staging-2").is_symlink()
+    assert "first headline" in (out / "articles.jsonl").read_text()
+
+
+def test_a_forged_complete_staging_directory_is_not_published(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    forged = out / ".staging-999"
+    forged.mkdir(parents=True)
+    for name in (COMPLETE_MARKER, *OUTPUT_FILES, ".owner"):
+        (forged / name).write_text("forged\n")
+    before = _tree(forged)
+    with OutputLock(out):
+        assert remove_leftovers(out) == []
+    assert not (out / "articles.jsonl").exists()  # nothing published
+    _write(out, "first")
+    assert "first headline" in (out / "articles.jsonl").read_text()
+    assert _tree(forged) == before
+
+
+def test_a_lock_file_naming_a_directory_it_cannot_prove_is_ours_is_ignored(tmp_path: Path) -> None:
+    """The proof is the token in the directory matching the one in the lock: a name alone is not."""
+    out = tmp_path / "out"
+    forged = out / ".staging-5-abc"
+    forged.mkdir(parents=True)
+    (forged / COMPLETE_MARKER).write_text("")
+    (forged / "articles.jsonl").write_text("forged\n")
+    (forged / ".owner").write_text("wrong-token")
+    token = "0123456789abcdef" * 2
+    # a recorded name that is now a symlink to a directory holding the right token and COMPLETE
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in (COMPLETE_MARKER, "articles.jsonl"):
+        (elsewhere / name).write_text("not yours\n")
+    (elsewhere / ".owner").write_text(token)
+    (out / ".staging-6-0123abcd").symlink_to(elsewhere)
+    (out / ".lock").write_text(f"5\nstaging .staging-5-abc {token}\nstaging .staging-6-0123abcd {token}\n"
+                               f"staging ../elsewhere {token}\n")
+    before = _tree(tmp_path)
+    with OutputLock(out):
+        assert remove_leftovers(out) == []
+    after = _tree(tmp_path)
+    assert {k: v for k, v in after.items() if k != "out/.lock"} == {k: v for k, v in before.items() if k != "out/.lock"}
+    assert not (out / "articles.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_runs_staging_is_removed_by_the_next_run_with_a_line_on_stderr(tmp_path: Path,
+                                                                                  model_path: Path) -> None:
+    from pipeline.run import resolve_inputs
+
+    out = tmp_path / "out"
+    _write(out, "first")
+    proc = _writer(out, "second", pause="write:30")
+    assert proc.stdout.readline().strip() == "locked"
+    _wait_for(lambda: bool(_staging_dirs(out)))
+    (staging,) = _staging_dirs(out)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", str(resolve_inputs(None)[0]), "--out",
+                           str(out), "--model", str(model_path)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [f"note: removed incomplete staging directory {staging} (left by a killed run)"]
+    assert not _staging_dirs(out)
+    assert "first headline" not in (out / "articles.jsonl").read_text()
+
+
+def test_output_names_that_are_links_or_directories_are_never_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.jsonl"
+    victim.write_bytes(b"not yours\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "articles.jsonl").symlink_to(victim)
+    _write(out, "first")  # the link is replaced by the new file; its target is not written
+    assert victim.read_bytes() == b"not yours\n"
+    assert not (out / "articles.jsonl").is_symlink() and "first headline" in (out / "articles.jsonl").read_text()
+    (out / "report.html").unlink()
+    (out / "report.html").mkdir()
+    (out / "report.html" / "mine.txt").write_bytes(b"mine")
+    before = {k: v for k, v in _tree(out).items() if k != ".lock"}
+    with pytest.raises(OutputError, match="is a directory where an output file goes"):
+        check_output_dir(out, [victim])
+    proc = _writer(out, "second")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "is a directory where an output file goes" in err
+    assert {k: v for k, v in _tree(out).items() if k != ".lock"} == before  # nothing of it published
+    assert (out / "report.html" / "mine.txt").read_bytes() == b"mine"
