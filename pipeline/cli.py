@@ -136,6 +136,44 @@ def run_command(
     _state["done_with_big_result"] = True
 
 
+# ---- compare --------------------------------------------------------------------------------------
+
+
+@app.command("compare")
+def compare_command(
+    old: Path = typer.Argument(..., help="The earlier run's output directory."),
+    new: Path = typer.Argument(..., help="The later run's output directory."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the whole comparison as JSON here (atomically)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key, e.g. compare.min_similarity=0.4 (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Compare two runs: articles new and gone (overall and per ICS), category counts per ICS,
+    topics matched between the runs, articles whose category changed."""
+    import json
+
+    from rich.console import Console
+
+    from .compare import compare_dirs
+    from .config import load_config
+    from .errors import OutputError
+    from .io import real_paths, write_text_atomic
+    from .outputs import OUTPUT_FILES
+    from .summary import print_comparison
+
+    cfg = load_config(config, set_)
+    if json_out is not None:
+        protected = set(real_paths([d / name for d in (old, new) for name in OUTPUT_FILES]))
+        if real_paths([json_out])[0] in protected:
+            raise OutputError("--json would overwrite a run's output file", file=str(json_out))
+    comparison = compare_dirs(old, new, cfg.compare)
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(comparison.to_dict(), indent=2, sort_keys=True,
+                                               ensure_ascii=False) + "\n")
+    if not quiet:
+        print_comparison(comparison, Console())
+
+
 # ---- tag stage: train, evaluate, tag --------------------------------------------------------------
 
 

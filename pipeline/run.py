@@ -35,7 +35,7 @@ from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .io import real_paths
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
-                      STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
+                      OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
 from .records import Article, Reject
 
 STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
@@ -324,6 +324,7 @@ def build_manifest(started: str, described: Any, config: Config, model_path: Pat
     manifest: dict[str, Any] = {
         "tool": "hsj-pipeline",
         "version": __version__,
+        "output_format": OUTPUT_FORMAT,
         "started": started,
         "finished": None,
         "inputs": described,

@@ -1,0 +1,442 @@
+"""Runs over time: what changed between two runs, and topics that keep their identity.
+
+Why a module of its own: a weekly batch run stands alone (cluster numbers are reassigned every
+run), so an analyst needs (a) a comparison of two output directories -- articles new and gone,
+overall and per ICS page, category counts per ICS before and after, topics matched between the
+runs, articles whose category changed -- and (b) a run that gives its topics the ids of the
+previous run's matching topics. Both use the one topic matcher here, :func:`match_topics`.
+
+Article identity: ``Article.id`` is 16 hex characters of SHA-256 over the normalised headline
+and standfirst (``pipeline.records.article_id``), or the ``id`` given by a JSONL/CSV input; it does
+not depend on the page, the position or the run, so articles are matched by id.
+
+Topic matching: each topic (cluster) becomes a profile: its size and, per term, how many of its
+articles contain the term (from the ``tokens`` every output line carries). The two runs have
+different vocabularies, so both runs' profiles are put in one space over the union of their
+terms: weight = share of the topic's articles with the term x idf over both runs' articles, L2
+normalised. Cosine similarity between old and new topics, then one optimal one-to-one assignment
+(``scipy.optimize.linear_sum_assignment``); an assigned pair counts as the same topic when its
+similarity is at least ``[compare] min_similarity``. The old run's ``vectoriser.joblib`` is not
+used: loading a pickle from an output directory would run code from it.
+
+This module reads output directories (``read_run``) but never prints or writes; the CLI formats.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from .config import CompareConfig
+from .errors import InputError
+from .outputs import OUTPUT_FORMAT
+
+# ---- one run, as compare needs it ---------------------------------------------------------------
+
+
+@dataclass
+class Topic:
+    """One topic of a run: id, size, terms, and per term the number of its articles containing it."""
+
+    id: int
+    size: int
+    terms: list[str]
+    term_counts: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class RunSnapshot:
+    """What a comparison needs of one run: article identities, pages, categories and topics.
+
+    Built from an output directory (:func:`read_run`) or from a run in memory
+    (:func:`snapshot_of`), so ``compare`` and ``run --previous`` share every step after it.
+    """
+
+    path: str | None
+    manifest: dict[str, Any]
+    categories: dict[str, str | None]  # article id -> category, every article of the run
+    headlines: dict[str, str]
+    systems: dict[str, set[str]]  # ICS page title -> ids of the articles it carried
+    topics: dict[int, Topic]  # cluster id -> topic (outliers, -1, are not a topic)
+    outlier_terms: Counter  # term counts of the articles outside any topic (for idf only)
+    articles_sha256: str | None = None
+
+    @property
+    def n_articles(self) -> int:
+        """Number of unique articles in the run."""
+        return len(self.categories)
+
+    def next_topic_id(self) -> int:
+        """The smallest topic id never used by this run or, through ``--previous``, its ancestors."""
+        recorded = self.manifest.get("next_topic_id")
+        highest = max(self.topics, default=-1) + 1
+        return max(highest, recorded) if isinstance(recorded, int) and not isinstance(recorded, bool) else highest
+
+
+class _Builder:
+    """Accumulates articles into a :class:`RunSnapshot` (one definition for disk and memory)."""
+
+    def __init__(self) -> None:
+        self.categories: dict[str, str | None] = {}
+        self.headlines: dict[str, str] = {}
+        self.systems: dict[str, set[str]] = {}
+        self.tokens_by_topic: dict[int, list[Iterable[str]]] = {}
+        self.terms: dict[int, list[str]] = {}
+
+    def add(self, article_id: str, headline: str, systems: Sequence[str], category: str | None,
+            cluster: int | None, terms: Sequence[str] | None, tokens: Sequence[str] | None) -> None:
+        self.categories[article_id] = category
+        self.headlines[article_id] = headline
+        for system in systems:
+            self.systems.setdefault(system, set()).add(article_id)
+        key = -1 if cluster is None or cluster < 0 else cluster
+        self.tokens_by_topic.setdefault(key, []).append(set(tokens or ()))
+        if key >= 0 and key not in self.terms:
+            self.terms[key] = list(terms or [])
+
+    def build(self, path: str | None, manifest: dict[str, Any], sha256: str | None) -> RunSnapshot:
+        topics: dict[int, Topic] = {}
+        outliers: Counter = Counter()
+        for key in sorted(self.tokens_by_topic):
+            groups = self.tokens_by_topic[key]
+            counts: Counter = Counter()
+            counts.update(chain.from_iterable(groups))  # counted in C: 100k articles in ~0.2 s
+            if key < 0:
+                outliers = counts
+            else:
+                topics[key] = Topic(key, len(groups), self.terms.get(key, []), counts)
+        return RunSnapshot(path, manifest, self.categories, self.headlines, self.systems, topics,
+                           outliers, sha256)
+
+
+def snapshot_of(articles: Iterable[Any], manifest: dict[str, Any], path: str | None = None) -> RunSnapshot:
+    """A snapshot of a run in memory (``RunResult.articles``)."""
+    builder = _Builder()
+    for a in articles:
+        builder.add(a.id, a.headline, a.systems or [], a.category, a.cluster, a.cluster_terms, a.tokens)
+    return builder.build(path, manifest, None)
+
+
+def _loads() -> Any:
+    try:
+        from orjson import loads
+    except ImportError:  # pragma: no cover - a declared dependency
+        from json import loads
+    return loads
+
+
+def _not_a_run(path: Path, why: str) -> InputError:
+    return InputError(f"not an hsj-pipeline output directory: {why}", file=str(path))
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """``run.json`` of an output directory, checked to be one this version can read."""
+    import json
+
+    directory = Path(directory)
+    if not directory.exists():
+        raise InputError("run directory not found", file=str(directory))
+    if not directory.is_dir():
+        raise _not_a_run(directory, "not a directory")
+    run_json = directory / "run.json"
+    if not run_json.is_file():
+        raise _not_a_run(directory, "no run.json")
+    try:
+        manifest = json.loads(run_json.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("run.json is not UTF-8 text", file=str(run_json)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"run.json is not valid JSON: {exc.msg}", file=str(run_json), line=exc.lineno) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(run_json)) from None
+    if not isinstance(manifest, dict) or manifest.get("tool") != "hsj-pipeline":
+        raise InputError("run.json was not written by hsj-pipeline (no \"tool\": \"hsj-pipeline\")",
+                         file=str(run_json))
+    version = manifest.get("version")
+    # runs written before the field existed have the layout of format 1
+    fmt = manifest.get("output_format", 1)
+    if fmt != OUTPUT_FORMAT:
+        from . import __version__
+
+        raise InputError(f"made by hsj-pipeline {version} (output format {fmt}); this hsj-pipeline "
+                         f"({__version__}) reads output format {OUTPUT_FORMAT}: compare runs made by "
+                         "compatible versions, or rerun the old inputs", file=str(run_json))
+    return manifest
+
+
+def read_run(directory: str | Path) -> RunSnapshot:
+    """Read an output directory's ``run.json`` and ``articles.jsonl`` into a :class:`RunSnapshot`.
+
+    ``articles.jsonl`` must be the file ``run.json`` names (same SHA-256), so a half-published or
+    edited directory is refused rather than compared. Raises :class:`InputError` naming the file
+    (and line) for anything that is not a readable run of a compatible version.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    articles = directory / "articles.jsonl"
+    if not articles.is_file():
+        raise _not_a_run(directory, "no articles.jsonl")
+    try:
+        data = articles.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(articles)) from None
+    digest = hashlib.sha256(data).hexdigest()
+    recorded = ((manifest.get("outputs") or {}).get("articles.jsonl") or {}).get("sha256")
+    if recorded is not None and recorded != digest:
+        raise InputError("does not match the checksum in run.json (edited, or left by an "
+                         "interrupted run): rerun to make a consistent directory", file=str(articles))
+    loads = _loads()
+    builder = _Builder()
+    for lineno, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = loads(line)
+        except ValueError:
+            raise InputError("not valid JSON", file=str(articles), line=lineno) from None
+        try:
+            ok = (isinstance(record, dict) and isinstance(record["id"], str)
+                  and isinstance(record["systems"], list) and "category" in record
+                  and "cluster" in record and "tokens" in record)
+        except KeyError:
+            ok = False
+        if not ok:
+            raise InputError("not an article record of this output format (needs id, systems, "
+                             "category, cluster, tokens)", file=str(articles), line=lineno)
+        cluster = record["cluster"]
+        builder.add(record["id"], record.get("headline") or "", record["systems"], record["category"],
+                    cluster if isinstance(cluster, int) else None, record.get("cluster_terms"),
+                    record["tokens"])
+    return builder.build(str(directory), manifest, digest)
+
+
+# ---- topic matching -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """An old topic and the new topic assigned to it, with their cosine similarity."""
+
+    old_id: int
+    new_id: int
+    similarity: float
+
+
+def _topic_matrix(topics: Sequence[Topic], vocab: dict[str, int], idf: Any) -> Any:
+    import numpy as np
+    import scipy.sparse as sp
+
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    for row, topic in enumerate(topics):
+        for term, n in topic.term_counts.items():
+            rows.append(row)
+            cols.append(vocab[term])
+            vals.append(n / max(topic.size, 1))
+    matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)),
+                           shape=(len(topics), len(vocab)))
+    matrix = matrix.multiply(idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.diags(1.0 / norms) @ matrix
+
+
+def topic_similarity(old: RunSnapshot, new: RunSnapshot) -> tuple[list[int], list[int], Any]:
+    """(old topic ids, new topic ids, cosine similarity matrix old x new) in the shared term space.
+
+    idf is taken over both runs' articles together (outliers included), so a term common to
+    everything weighs little in either run.
+    """
+    import numpy as np
+
+    old_topics = [old.topics[k] for k in sorted(old.topics)]
+    new_topics = [new.topics[k] for k in sorted(new.topics)]
+    df: Counter = Counter()
+    for counts in chain((t.term_counts for t in old_topics), (t.term_counts for t in new_topics),
+                        (old.outlier_terms, new.outlier_terms)):
+        df.update(counts)
+    terms = sorted(df)
+    vocab = {term: i for i, term in enumerate(terms)}
+    n_docs = old.n_articles + new.n_articles
+    idf = np.log((1.0 + n_docs) / (1.0 + np.array([df[t] for t in terms], dtype=np.float64))) + 1.0
+    a = _topic_matrix(old_topics, vocab, idf)
+    b = _topic_matrix(new_topics, vocab, idf)
+    sim = (a @ b.T).toarray() if old_topics and new_topics else np.zeros((len(old_topics), len(new_topics)))
+    return [t.id for t in old_topics], [t.id for t in new_topics], sim
+
+
+def match_topics(old: RunSnapshot, new: RunSnapshot, min_similarity: float) -> list[TopicMatch]:
+    """The one-to-one assignment of old to new topics maximising total similarity, keeping the
+    pairs with similarity >= ``min_similarity``; sorted by old id. Deterministic."""
+    from scipy.optimize import linear_sum_assignment
+
+    old_ids, new_ids, sim = topic_similarity(old, new)
+    if not old_ids or not new_ids:
+        return []
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    matches = [TopicMatch(old_ids[r], new_ids[c], round(float(sim[r, c]), 4))
+               for r, c in zip(rows, cols) if sim[r, c] >= min_similarity]
+    return sorted(matches, key=lambda m: m.old_id)
+
+
+def carried_ids(old: RunSnapshot, new: RunSnapshot, min_similarity: float) -> dict[int, int]:
+    """New topic id -> the id it keeps: a matched topic takes its old topic's id; the others get
+    fresh ids from ``old.next_topic_id()`` on, in their current id order (largest first)."""
+    matched = {m.new_id: m.old_id for m in match_topics(old, new, min_similarity)}
+    fresh = old.next_topic_id()
+    mapping: dict[int, int] = {}
+    for topic_id in sorted(new.topics):
+        if topic_id in matched:
+            mapping[topic_id] = matched[topic_id]
+        else:
+            mapping[topic_id] = fresh
+            fresh += 1
+    return mapping
+
+
+# ---- the comparison ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TopicChange:
+    """A topic in either run: matched (same, grown, shrunk), only new (new) or only old (faded)."""
+
+    status: str
+    old_id: int | None = None
+    new_id: int | None = None
+    old_size: int | None = None
+    new_size: int | None = None
+    old_terms: list[str] | None = None
+    new_terms: list[str] | None = None
+    similarity: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "old_id": self.old_id, "new_id": self.new_id,
+                "old_size": self.old_size, "new_size": self.new_size, "old_terms": self.old_terms,
+                "new_terms": self.new_terms, "similarity": self.similarity}
+
+
+@dataclass
+class SystemChange:
+    """One ICS page: its articles new and gone, and its category counts before and after."""
+
+    new: list[str]
+    gone: list[str]
+    articles: tuple[int, int]
+    categories: dict[str, tuple[int, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"new": self.new, "gone": self.gone, "articles": list(self.articles),
+                "categories": {k: list(v) for k, v in self.categories.items()}}
+
+
+@dataclass
+class Comparison:
+    """Everything that changed between an old and a new run (``to_dict`` is the ``--json`` file)."""
+
+    old: dict[str, Any]
+    new: dict[str, Any]
+    new_ids: list[str]
+    gone_ids: list[str]
+    kept: int
+    systems: dict[str, SystemChange]
+    topics: list[TopicChange]
+    category_changed: list[dict[str, Any]]
+    settings: dict[str, float]
+
+    def topic_counts(self) -> dict[str, int]:
+        """Topics per status, every status listed."""
+        counts = Counter(t.status for t in self.topics)
+        return {s: counts.get(s, 0) for s in TOPIC_STATUSES}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; every list sorted, so the file is deterministic."""
+        return {
+            "runs": {"old": self.old, "new": self.new}, "new": self.new_ids, "gone": self.gone_ids,
+            "counts": {"old_articles": self.old.get("articles"), "new_articles": self.new.get("articles"),
+                       "new": len(self.new_ids), "gone": len(self.gone_ids), "kept": self.kept,
+                       "category_changed": len(self.category_changed), "topics": self.topic_counts()},
+            "systems": {s: c.to_dict() for s, c in sorted(self.systems.items())},
+            "topics": [t.to_dict() for t in self.topics],
+            "category_changed": self.category_changed,
+            "settings": self.settings,
+        }
+
+
+TOPIC_STATUSES = ("same", "grown", "shrunk", "new", "faded")
+
+
+def _run_info(snapshot: RunSnapshot) -> dict[str, Any]:
+    m = snapshot.manifest
+    model = m.get("model") if isinstance(m.get("model"), dict) else {}
+    return {"path": snapshot.path, "version": m.get("version"), "started": m.get("started"),
+            "articles": snapshot.n_articles, "topics": len(snapshot.topics),
+            "model_sha256": model.get("sha256"), "articles_sha256": snapshot.articles_sha256}
+
+
+def size_status(old_size: int, new_size: int, tolerance: float) -> str:
+    """same / grown / shrunk: grown when the new size exceeds the old by more than ``tolerance``
+    (a fraction of the old size), shrunk when it falls short by more than that."""
+    if new_size > old_size * (1.0 + tolerance):
+        return "grown"
+    if new_size < old_size * (1.0 - tolerance):
+        return "shrunk"
+    return "same"
+
+
+def compare(old: RunSnapshot, new: RunSnapshot, config: CompareConfig | None = None) -> Comparison:
+    """Compare two runs: articles new and gone (overall and per ICS page), category counts per ICS
+    before and after, matched topics with a status, and articles whose category changed."""
+    config = config or CompareConfig()
+    old_ids, new_ids = old.categories.keys(), new.categories.keys()
+    systems: dict[str, SystemChange] = {}
+    for system in sorted(set(old.systems) | set(new.systems)):
+        before, after = old.systems.get(system, set()), new.systems.get(system, set())
+        cb = Counter(old.categories[i] for i in before)
+        ca = Counter(new.categories[i] for i in after)
+        cats = {str(c): (cb.get(c, 0), ca.get(c, 0)) for c in sorted(set(cb) | set(ca), key=str)}
+        systems[system] = SystemChange(sorted(after - before), sorted(before - after),
+                                       (len(before), len(after)), cats)
+    changed = [{"id": i, "old": old.categories[i], "new": new.categories[i], "headline": new.headlines.get(i, "")}
+               for i in sorted(old_ids & new_ids) if old.categories[i] != new.categories[i]]
+    topics: list[TopicChange] = []
+    matched_old: set[int] = set()
+    matched_new: set[int] = set()
+    for m in match_topics(old, new, config.min_similarity):
+        o, n = old.topics[m.old_id], new.topics[m.new_id]
+        topics.append(TopicChange(size_status(o.size, n.size, config.size_tolerance), o.id, n.id,
+                                  o.size, n.size, o.terms, n.terms, m.similarity))
+        matched_old.add(o.id)
+        matched_new.add(n.id)
+    topics += [TopicChange("new", new_id=t.id, new_size=t.size, new_terms=t.terms)
+               for k, t in sorted(new.topics.items()) if k not in matched_new]
+    topics += [TopicChange("faded", old_id=t.id, old_size=t.size, old_terms=t.terms)
+               for k, t in sorted(old.topics.items()) if k not in matched_old]
+    big = math.inf
+    topics.sort(key=lambda t: (t.new_id if t.new_id is not None else big,
+                               t.old_id if t.old_id is not None else big))
+    return Comparison(_run_info(old), _run_info(new), sorted(new_ids - old_ids), sorted(old_ids - new_ids),
+                      len(old_ids & new_ids), systems, topics, changed,
+                      {"min_similarity": config.min_similarity, "size_tolerance": config.size_tolerance})
+
+
+def same_directory(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same directory (after symlinks)."""
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def compare_dirs(old_dir: str | Path, new_dir: str | Path, config: CompareConfig | None = None) -> Comparison:
+    """Read two output directories and compare them (the library side of ``hsj-pipeline compare``)."""
+    if same_directory(old_dir, new_dir):
+        raise InputError("the same run directory given twice: compare needs two different runs",
+                         file=str(new_dir))
+    old = read_run(old_dir)
+    new = read_run(new_dir)
+    return compare(old, new, config)
