@@ -111,6 +111,7 @@ def run_command(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=0, help="Worker processes for the parallel stages; 0 = all cores (default run.jobs)."),
     backend: Optional[str] = typer.Option(None, "--backend", help="local or dask (needs the [dask] extra); default run.backend."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786; default: start a local cluster."),
+    previous: Optional[Path] = typer.Option(None, "--previous", help="An earlier run's output directory (may be --out itself): matching topics keep its ids; report.html says what changed since."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
@@ -130,7 +131,8 @@ def run_command(
     err_console = Console(stderr=True)
     bars = RichProgress(err_console) if not quiet and err_console.is_terminal else None
     with bars if bars is not None else contextlib.nullcontext():
-        result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs)
+        result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs,
+                     previous=previous)
     if not quiet:
         print_summary(result, Console())
     _state["done_with_big_result"] = True

@@ -286,10 +286,11 @@ def match_topics(old: RunSnapshot, new: RunSnapshot, min_similarity: float) -> l
     return sorted(matches, key=lambda m: m.old_id)
 
 
-def carried_ids(old: RunSnapshot, new: RunSnapshot, min_similarity: float) -> dict[int, int]:
+def carried_ids(old: RunSnapshot, new: RunSnapshot, matches: Sequence[TopicMatch]) -> dict[int, int]:
     """New topic id -> the id it keeps: a matched topic takes its old topic's id; the others get
-    fresh ids from ``old.next_topic_id()`` on, in their current id order (largest first)."""
-    matched = {m.new_id: m.old_id for m in match_topics(old, new, min_similarity)}
+    fresh ids from ``old.next_topic_id()`` on, in their current id order (largest first), so an
+    id is never given to two different topics along a chain of ``--previous`` runs."""
+    matched = {m.new_id: m.old_id for m in matches}
     fresh = old.next_topic_id()
     mapping: dict[int, int] = {}
     for topic_id in sorted(new.topics):
@@ -391,9 +392,11 @@ def size_status(old_size: int, new_size: int, tolerance: float) -> str:
     return "same"
 
 
-def compare(old: RunSnapshot, new: RunSnapshot, config: CompareConfig | None = None) -> Comparison:
+def compare(old: RunSnapshot, new: RunSnapshot, config: CompareConfig | None = None,
+            matches: Sequence[TopicMatch] | None = None) -> Comparison:
     """Compare two runs: articles new and gone (overall and per ICS page), category counts per ICS
-    before and after, matched topics with a status, and articles whose category changed."""
+    before and after, matched topics with a status, and articles whose category changed.
+    ``matches``: the topic matching already made (else :func:`match_topics`)."""
     config = config or CompareConfig()
     old_ids, new_ids = old.categories.keys(), new.categories.keys()
     systems: dict[str, SystemChange] = {}
@@ -409,7 +412,7 @@ def compare(old: RunSnapshot, new: RunSnapshot, config: CompareConfig | None = N
     topics: list[TopicChange] = []
     matched_old: set[int] = set()
     matched_new: set[int] = set()
-    for m in match_topics(old, new, config.min_similarity):
+    for m in matches if matches is not None else match_topics(old, new, config.min_similarity):
         o, n = old.topics[m.old_id], new.topics[m.new_id]
         topics.append(TopicChange(size_status(o.size, n.size, config.size_tolerance), o.id, n.id,
                                   o.size, n.size, o.terms, n.terms, m.similarity))
@@ -440,3 +443,31 @@ def compare_dirs(old_dir: str | Path, new_dir: str | Path, config: CompareConfig
     old = read_run(old_dir)
     new = read_run(new_dir)
     return compare(old, new, config)
+
+
+def carry_forward(articles: Sequence[Any], clusters: Sequence[Any], manifest: dict[str, Any],
+                  previous: RunSnapshot, config: CompareConfig) -> Comparison:
+    """``run --previous``: give this run's topics the ids of the previous run's matching topics
+    (fresh ids above any the previous runs used for the others), in place on ``articles``
+    (``cluster``) and ``clusters`` (``id``); record the previous run in ``manifest``; return the
+    comparison of the previous run with this one for the report."""
+    current = snapshot_of(articles, manifest)
+    matches = match_topics(previous, current, config.min_similarity)
+    mapping = carried_ids(previous, current, matches)
+    for a in articles:
+        if a.cluster is not None and a.cluster >= 0:
+            a.cluster = mapping[a.cluster]
+    for c in clusters:
+        c.id = mapping.get(c.id, c.id)
+    current.topics = {mapping[k]: Topic(mapping[k], t.size, t.terms, t.term_counts)
+                      for k, t in current.topics.items()}
+    matches = [TopicMatch(m.old_id, mapping[m.new_id], m.similarity) for m in matches]
+    comparison = compare(previous, current, config, matches)
+    manifest["next_topic_id"] = max([previous.next_topic_id(), *(v + 1 for v in mapping.values())])
+    manifest["previous"] = {
+        "path": previous.path, "version": previous.manifest.get("version"),
+        "started": previous.manifest.get("started"), "articles_sha256": previous.articles_sha256,
+        "articles": previous.n_articles, "new": len(comparison.new_ids), "gone": len(comparison.gone_ids),
+        "topics": comparison.topic_counts(), "topic_ids_kept": len(matches),
+        "min_similarity": config.min_similarity}
+    return comparison

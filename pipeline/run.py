@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .collector import paused_gc
+from .compare import carry_forward, read_run
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .io import real_paths
@@ -85,6 +86,7 @@ class RunResult:
     coords: Any = None  # (n_articles x 2) array from the cluster stage, for the report map
     vectoriser: Any = None
     outputs: dict[str, Path] = field(default_factory=dict)
+    comparison: Any = None  # with --previous: pipeline.compare.Comparison, previous run vs this one
     seconds: float = 0.0  # wall time of the whole run, writing included (stages may overlap)
 
     @property
@@ -271,7 +273,8 @@ def _gc_freezer() -> Iterator[Callable[[], None]]:
 
 def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = None,
         out_dir: str | Path | None = None, model: str | Path | None = None,
-        progress: Progress | None = None, n_jobs: int | None = None) -> RunResult:
+        progress: Progress | None = None, n_jobs: int | None = None,
+        previous: str | Path | None = None) -> RunResult:
     """Run parse, clean, vectorise, cluster and tag over ``paths`` (default: the bundled samples).
 
     Parameters
@@ -282,6 +285,10 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     model: classifier file; default ``tag.model`` from the config, else the shipped model.
     progress: optional :class:`Progress` receiving per-stage updates (the library never prints).
     n_jobs: worker processes for the clean stage; default ``run.jobs`` (0 = all cores).
+    previous: an earlier run's output directory: topics matching its topics keep their ids,
+        the others get ids above any it used; ``RunResult.comparison`` says what changed and
+        ``run.json`` records it (``previous``, ``next_topic_id``). It may be ``out_dir`` itself
+        (it is read before anything is written).
 
     Returns
     -------
@@ -303,8 +310,13 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
+        # read (and checked) before any work; after the tidy, which may complete its publication
+        prior = read_run(previous) if previous is not None else None
         with _gc_freezer() as freeze:
             result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config), freeze)
+        if prior is not None:
+            result.comparison = carry_forward(result.articles, result.clusters, result.manifest,
+                                              prior, config.compare)
         if out is not None:
             result.manifest["recovered"] = tidied
             t0 = time.perf_counter()

@@ -89,6 +89,13 @@ def print_summary(result: Any, console: Console) -> None:
             ctable.caption = f"{len(ordered) - MAX_SUMMARY_CLUSTERS} more in report.html"
         console.print(ctable)
 
+    comparison = getattr(result, "comparison", None)
+    if comparison is not None:
+        console.print(f"since the previous run ({comparison.old['path']}): {len(comparison.new_ids)} "
+                      f"articles new, {len(comparison.gone_ids)} gone; topics "
+                      + ", ".join(f"{n} {s}" for s, n in comparison.topic_counts().items()),
+                      highlight=False, markup=False)
+
     if result.outputs:
         out = Table(title="outputs", show_header=False, title_justify="left", box=None)
         for name, path in result.outputs.items():
