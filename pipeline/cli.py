@@ -174,6 +174,7 @@ def compare_command(
                                                ensure_ascii=False) + "\n")
     if not quiet:
         print_comparison(comparison, Console())
+    _state["done_with_big_result"] = True  # skip freeing two runs' records one by one at exit
 
 
 # ---- tag stage: train, evaluate, tag --------------------------------------------------------------

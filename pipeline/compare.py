@@ -27,12 +27,13 @@ import hashlib
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from .collector import paused_gc
 from .config import CompareConfig
 from .errors import InputError
 from .outputs import OUTPUT_FORMAT
@@ -79,48 +80,55 @@ class RunSnapshot:
         return max(highest, recorded) if isinstance(recorded, int) and not isinstance(recorded, bool) else highest
 
 
-class _Builder:
-    """Accumulates articles into a :class:`RunSnapshot` (one definition for disk and memory)."""
+# One article as the snapshot reads it: id, headline, systems, category, cluster, cluster terms, tokens.
+Row = tuple[str, str, Sequence[str], "str | None", "int | None", "Sequence[str] | None", "Sequence[str] | None"]
 
-    def __init__(self) -> None:
-        self.categories: dict[str, str | None] = {}
-        self.headlines: dict[str, str] = {}
-        self.systems: dict[str, set[str]] = {}
-        self.tokens_by_topic: dict[int, list[Iterable[str]]] = {}
-        self.terms: dict[int, list[str]] = {}
 
-    def add(self, article_id: str, headline: str, systems: Sequence[str], category: str | None,
-            cluster: int | None, terms: Sequence[str] | None, tokens: Sequence[str] | None) -> None:
-        self.categories[article_id] = category
-        self.headlines[article_id] = headline
-        for system in systems:
-            self.systems.setdefault(system, set()).add(article_id)
-        key = -1 if cluster is None or cluster < 0 else cluster
-        self.tokens_by_topic.setdefault(key, []).append(set(tokens or ()))
-        if key >= 0 and key not in self.terms:
-            self.terms[key] = list(terms or [])
+def _snapshot(rows: Iterable[Row], path: str | None, manifest: dict[str, Any],
+              sha256: str | None) -> RunSnapshot:
+    """Accumulate articles into a :class:`RunSnapshot`: the one definition for disk and memory.
 
-    def build(self, path: str | None, manifest: dict[str, Any], sha256: str | None) -> RunSnapshot:
+    The collector is paused while 100k token sets pile up (they make no cycles; its passes over
+    them found nothing and cost a third of the read).
+    """
+    categories: dict[str, str | None] = {}
+    headlines: dict[str, str] = {}
+    systems: dict[str, set[str]] = {}
+    tokens_by_topic: dict[int, list[set[str]]] = {}
+    terms: dict[int, list[str]] = {}
+    with paused_gc():
+        for article_id, headline, pages, category, cluster, cluster_terms, tokens in rows:
+            categories[article_id] = category
+            headlines[article_id] = headline
+            for system in pages:
+                found = systems.get(system)
+                if found is None:
+                    found = systems[system] = set()
+                found.add(article_id)
+            key = -1 if cluster is None or cluster < 0 else cluster
+            group = tokens_by_topic.get(key)
+            if group is None:
+                group = tokens_by_topic[key] = []
+                if key >= 0:
+                    terms[key] = list(cluster_terms or [])
+            group.append(set(tokens or ()))
         topics: dict[int, Topic] = {}
         outliers: Counter = Counter()
-        for key in sorted(self.tokens_by_topic):
-            groups = self.tokens_by_topic[key]
-            counts: Counter = Counter()
-            counts.update(chain.from_iterable(groups))  # counted in C: 100k articles in ~0.2 s
+        for key in sorted(tokens_by_topic):
+            groups = tokens_by_topic.pop(key)
+            counts: Counter = Counter(chain.from_iterable(groups))  # counted in C
             if key < 0:
                 outliers = counts
             else:
-                topics[key] = Topic(key, len(groups), self.terms.get(key, []), counts)
-        return RunSnapshot(path, manifest, self.categories, self.headlines, self.systems, topics,
-                           outliers, sha256)
+                topics[key] = Topic(key, len(groups), terms.get(key, []), counts)
+    return RunSnapshot(path, manifest, categories, headlines, systems, topics, outliers, sha256)
 
 
 def snapshot_of(articles: Iterable[Any], manifest: dict[str, Any], path: str | None = None) -> RunSnapshot:
     """A snapshot of a run in memory (``RunResult.articles``)."""
-    builder = _Builder()
-    for a in articles:
-        builder.add(a.id, a.headline, a.systems or [], a.category, a.cluster, a.cluster_terms, a.tokens)
-    return builder.build(path, manifest, None)
+    rows = ((a.id, a.headline, a.systems or (), a.category, a.cluster, a.cluster_terms, a.tokens)
+            for a in articles)
+    return _snapshot(rows, path, manifest, None)
 
 
 def _loads() -> Any:
@@ -191,29 +199,30 @@ def read_run(directory: str | Path) -> RunSnapshot:
     if recorded is not None and recorded != digest:
         raise InputError("does not match the checksum in run.json (edited, or left by an "
                          "interrupted run): rerun to make a consistent directory", file=str(articles))
+    return _snapshot(_rows(data, str(articles)), str(directory), manifest, digest)
+
+
+def _rows(data: bytes, name: str) -> Iterator[Row]:
+    """The articles of an ``articles.jsonl`` as snapshot rows; a line that is not an article
+    record of this format is an :class:`InputError` naming the file and line."""
     loads = _loads()
-    builder = _Builder()
     for lineno, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = loads(line)
         except ValueError:
-            raise InputError("not valid JSON", file=str(articles), line=lineno) from None
+            raise InputError("not valid JSON", file=name, line=lineno) from None
         try:
-            ok = (isinstance(record, dict) and isinstance(record["id"], str)
-                  and isinstance(record["systems"], list) and "category" in record
-                  and "cluster" in record and "tokens" in record)
-        except KeyError:
-            ok = False
-        if not ok:
+            row = (record["id"], record.get("headline") or "", record["systems"], record["category"],
+                   record["cluster"], record.get("cluster_terms"), record["tokens"])
+        except (KeyError, TypeError, AttributeError):
+            row = None
+        if (row is None or type(row[0]) is not str or type(row[2]) is not list
+                or not (row[4] is None or type(row[4]) is int) or not (row[6] is None or type(row[6]) is list)):
             raise InputError("not an article record of this output format (needs id, systems, "
-                             "category, cluster, tokens)", file=str(articles), line=lineno)
-        cluster = record["cluster"]
-        builder.add(record["id"], record.get("headline") or "", record["systems"], record["category"],
-                    cluster if isinstance(cluster, int) else None, record.get("cluster_terms"),
-                    record["tokens"])
-    return builder.build(str(directory), manifest, digest)
+                             "category, cluster, tokens)", file=name, line=lineno)
+        yield row
 
 
 # ---- topic matching -------------------------------------------------------------------------------
@@ -228,20 +237,28 @@ class TopicMatch:
     similarity: float
 
 
-def _topic_matrix(topics: Sequence[Topic], vocab: dict[str, int], idf: Any) -> Any:
+def _topic_matrix(topics: Sequence[Topic], vocab: dict[str, int], n_terms: int) -> tuple[Any, Any]:
+    """(topics x terms sparse matrix of article shares, document frequency of every term)."""
     import numpy as np
     import scipy.sparse as sp
 
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    for row, topic in enumerate(topics):
-        for term, n in topic.term_counts.items():
-            rows.append(row)
-            cols.append(vocab[term])
-            vals.append(n / max(topic.size, 1))
-    matrix = sp.csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)),
-                           shape=(len(topics), len(vocab)))
+    lengths = [len(t.term_counts) for t in topics]
+    total = sum(lengths)
+    cols = np.fromiter(chain.from_iterable(map(vocab.__getitem__, t.term_counts) for t in topics),
+                       dtype=np.int64, count=total)
+    counts = np.fromiter(chain.from_iterable(t.term_counts.values() for t in topics),
+                         dtype=np.float64, count=total)
+    rows = np.repeat(np.arange(len(topics), dtype=np.int64), lengths)
+    sizes = np.array([max(t.size, 1) for t in topics], dtype=np.float64)
+    matrix = sp.csr_matrix((counts / sizes[rows] if total else counts, (rows, cols)),
+                           shape=(len(topics), n_terms))
+    return matrix, np.bincount(cols, weights=counts, minlength=n_terms)
+
+
+def _normalised(matrix: Any, idf: Any) -> Any:
+    import numpy as np
+    import scipy.sparse as sp
+
     matrix = matrix.multiply(idf[None, :]).tocsr()
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
@@ -258,17 +275,17 @@ def topic_similarity(old: RunSnapshot, new: RunSnapshot) -> tuple[list[int], lis
 
     old_topics = [old.topics[k] for k in sorted(old.topics)]
     new_topics = [new.topics[k] for k in sorted(new.topics)]
-    df: Counter = Counter()
-    for counts in chain((t.term_counts for t in old_topics), (t.term_counts for t in new_topics),
-                        (old.outlier_terms, new.outlier_terms)):
-        df.update(counts)
-    terms = sorted(df)
+    outliers = [Topic(-1, 1, [], old.outlier_terms), Topic(-1, 1, [], new.outlier_terms)]
+    terms = sorted(set().union(*(t.term_counts.keys() for t in chain(old_topics, new_topics, outliers))))
     vocab = {term: i for i, term in enumerate(terms)}
+    a, df_a = _topic_matrix(old_topics, vocab, len(terms))
+    b, df_b = _topic_matrix(new_topics, vocab, len(terms))
+    _, df_o = _topic_matrix(outliers, vocab, len(terms))
     n_docs = old.n_articles + new.n_articles
-    idf = np.log((1.0 + n_docs) / (1.0 + np.array([df[t] for t in terms], dtype=np.float64))) + 1.0
-    a = _topic_matrix(old_topics, vocab, idf)
-    b = _topic_matrix(new_topics, vocab, idf)
-    sim = (a @ b.T).toarray() if old_topics and new_topics else np.zeros((len(old_topics), len(new_topics)))
+    idf = np.log((1.0 + n_docs) / (1.0 + df_a + df_b + df_o)) + 1.0
+    if not old_topics or not new_topics:
+        return [t.id for t in old_topics], [t.id for t in new_topics], np.zeros((len(old_topics), len(new_topics)))
+    sim = (_normalised(a, idf) @ _normalised(b, idf).T).toarray()
     return [t.id for t in old_topics], [t.id for t in new_topics], sim
 
 
@@ -351,6 +368,9 @@ class Comparison:
     topics: list[TopicChange]
     category_changed: list[dict[str, Any]]
     settings: dict[str, float]
+    # the two runs compared (kept for callers that want more; not in to_dict)
+    old_run: RunSnapshot | None = field(default=None, repr=False)
+    new_run: RunSnapshot | None = field(default=None, repr=False)
 
     def topic_counts(self) -> dict[str, int]:
         """Topics per status, every status listed."""
@@ -427,7 +447,8 @@ def compare(old: RunSnapshot, new: RunSnapshot, config: CompareConfig | None = N
                                t.old_id if t.old_id is not None else big))
     return Comparison(_run_info(old), _run_info(new), sorted(new_ids - old_ids), sorted(old_ids - new_ids),
                       len(old_ids & new_ids), systems, topics, changed,
-                      {"min_similarity": config.min_similarity, "size_tolerance": config.size_tolerance})
+                      {"min_similarity": config.min_similarity, "size_tolerance": config.size_tolerance},
+                      old, new)
 
 
 def same_directory(a: str | Path, b: str | Path) -> bool:
