@@ -101,7 +101,7 @@ class TagConfig:
 class CompareConfig:
     """How runs are compared (``hsj-pipeline compare``, ``run --previous``)."""
 
-    min_similarity: float = 0.35
+    min_similarity: float = 0.5
     size_tolerance: float = 0.1
 
 
