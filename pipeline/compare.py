@@ -170,11 +170,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     # runs written before the field existed have the layout of format 1
     fmt = manifest.get("output_format", 1)
     if fmt != OUTPUT_FORMAT:
-        from . import __version__
-
-        raise InputError(f"made by hsj-pipeline {version} (output format {fmt}); this hsj-pipeline "
-                         f"({__version__}) reads output format {OUTPUT_FORMAT}: compare runs made by "
-                         "compatible versions, or rerun the old inputs", file=str(run_json))
+        raise InputError(f"made by hsj-pipeline {version} (output format {fmt}); this version reads "
+                         f"output format {OUTPUT_FORMAT}: compare runs made by compatible versions, "
+                         "or rerun the old inputs", file=str(run_json))
     return manifest
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .collector import paused_gc
-from .compare import carry_forward, read_run
+from .compare import carry_forward, read_run, same_directory
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .io import real_paths
@@ -307,11 +307,15 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     inputs = resolve_inputs(paths)
     model_path = resolve_model(model, config)  # fail before any work if it is missing
     out = check_output_dir(Path(out_dir), inputs, model_path) if out_dir is not None else None
+    # the previous run is read (and checked) before any work; when it is the output directory
+    # itself, under its lock and after the tidy, which may complete its publication
+    own = previous is not None and out is not None and same_directory(previous, out)
+    prior = read_run(previous) if previous is not None and not own else None
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
-        # read (and checked) before any work; after the tidy, which may complete its publication
-        prior = read_run(previous) if previous is not None else None
+        if own:
+            prior = read_run(previous)
         with _gc_freezer() as freeze:
             result = stages(inputs, config, model_path, progress, _jobs(n_jobs, config), freeze)
         if prior is not None:

@@ -146,3 +146,13 @@ def print_comparison(comparison: Any, console: Console, max_rows: int = MAX_SUMM
         if len(moved) > max_rows:
             topics.caption = f"{len(moved) - max_rows} more in the --json file"
         console.print(topics)
+
+    if c.category_changed:
+        changed = Table(title="category changed", title_justify="left")
+        for name in ("id", "old", "new", "headline"):
+            changed.add_column(name, overflow="fold")
+        for item in c.category_changed[:max_rows]:
+            changed.add_row(item["id"], str(item["old"]), str(item["new"]), item["headline"])
+        if len(c.category_changed) > max_rows:
+            changed.caption = f"{len(c.category_changed) - max_rows} more in the --json file"
+        console.print(changed)

@@ -291,7 +291,14 @@ def test_run_previous_bad_input_fails_before_any_work(runs: SimpleNamespace, tmp
     out = tmp_path / "out"
     done = cli("run", str(runs.old_pages[0]), "--out", str(out), "--previous", str(tmp_path / "nope"))
     one_line_error(done, 2, "nope", "not found")
-    assert not (out / "articles.jsonl").exists()
+    assert not out.exists()
+    future = _broken_copy(runs, tmp_path, "future")
+    manifest = json.loads((future / "run.json").read_text(encoding="utf-8"))
+    manifest["output_format"] = 2
+    (future / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    one_line_error(cli("run", str(runs.old_pages[0]), "--out", str(future), "--previous", str(future)),
+                   2, "output format 2")
+    assert json.loads((future / "run.json").read_text(encoding="utf-8"))["output_format"] == 2  # untouched
 
 
 def test_json_must_not_overwrite_a_run(runs: SimpleNamespace, tmp_path: Path) -> None:
@@ -299,3 +306,34 @@ def test_json_must_not_overwrite_a_run(runs: SimpleNamespace, tmp_path: Path) ->
     before = (copy / "articles.jsonl").read_bytes()
     one_line_error(cli("compare", str(runs.new), str(copy), "--json", str(copy / "articles.jsonl")), 5)
     assert (copy / "articles.jsonl").read_bytes() == before
+
+
+def test_category_change_through_the_cli(runs: SimpleNamespace, tmp_path: Path) -> None:
+    """A rerun whose model tags one article differently (simulated by editing a copy and its
+    checksum, as a retrained model would write it)."""
+    import hashlib
+
+    copy = _broken_copy(runs, tmp_path, "retagged")
+    lines = (copy / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[3])
+    before = record["category"]
+    record["category"] = "digital" if before != "digital" else "policy"
+    lines[3] = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    (copy / "articles.jsonl").write_bytes(data)
+    manifest = json.loads((copy / "run.json").read_text(encoding="utf-8"))
+    manifest["outputs"]["articles.jsonl"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (copy / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    out = tmp_path / "cmp.json"
+    done = cli("compare", str(runs.old), str(copy), "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "category changed" in done.stdout and record["id"] in done.stdout
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["category_changed"] == [{"id": record["id"], "old": before, "new": record["category"],
+                                         "headline": record["headline"]}]
+    assert data["new"] == [] and data["gone"] == []
+    shifted = {name: s["categories"] for name, s in data["systems"].items()
+               if any(a != b for a, b in s["categories"].values())}
+    assert set(shifted) == set(record["systems"])
+    for cats in shifted.values():
+        assert cats[before][1] == cats[before][0] - 1 and cats[record["category"]][1] == cats[record["category"]][0] + 1
