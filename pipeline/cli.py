@@ -168,6 +168,8 @@ def compare_command(
         protected = set(real_paths([d / name for d in (old, new) for name in OUTPUT_FILES]))
         if real_paths([json_out])[0] in protected:
             raise OutputError("--json would overwrite a run's output file", file=str(json_out))
+        if json_out.is_dir():
+            raise OutputError("--json names a directory; give a file name", file=str(json_out))
     comparison = compare_dirs(old, new, cfg.compare)
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(comparison.to_dict(), indent=2, sort_keys=True,

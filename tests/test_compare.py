@@ -306,6 +306,7 @@ def test_json_must_not_overwrite_a_run(runs: SimpleNamespace, tmp_path: Path) ->
     before = (copy / "articles.jsonl").read_bytes()
     one_line_error(cli("compare", str(runs.new), str(copy), "--json", str(copy / "articles.jsonl")), 5)
     assert (copy / "articles.jsonl").read_bytes() == before
+    one_line_error(cli("compare", str(runs.new), str(copy), "--json", str(tmp_path)), 5, "directory")
 
 
 def test_category_change_through_the_cli(runs: SimpleNamespace, tmp_path: Path) -> None:
