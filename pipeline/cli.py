@@ -116,6 +116,7 @@ def run_command(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=0, help="Worker processes for the parallel stages; 0 = all cores (default run.jobs)."),
     backend: Optional[str] = typer.Option(None, "--backend", help="local or dask (needs the [dask] extra); default run.backend."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786; default: start a local cluster."),
+    previous: Optional[Path] = typer.Option(None, "--previous", help="An earlier run's output directory (may be --out itself): matching topics keep its ids; report.html says what changed since."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help=TRUST_PICKLE_HELP),
@@ -137,11 +138,52 @@ def run_command(
     bars = RichProgress(err_console) if not quiet and err_console.is_terminal else None
     with bars if bars is not None else contextlib.nullcontext():
         result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs,
-                     trust_pickle=trust_pickle,
+                     trust_pickle=trust_pickle, previous=previous,
                      notice=None if quiet else lambda line: err(f"note: {line}"))
     if not quiet:
         print_summary(result, Console())
     _state["done_with_big_result"] = True
+
+
+# ---- compare --------------------------------------------------------------------------------------
+
+
+@app.command("compare")
+def compare_command(
+    old: Path = typer.Argument(..., help="The earlier run's output directory."),
+    new: Path = typer.Argument(..., help="The later run's output directory."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the whole comparison as JSON here (atomically)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
+    set_: list[str] = typer.Option([], "--set", help="Override one config key, e.g. compare.min_similarity=0.4 (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Compare two runs: articles new and gone (overall and per ICS), category counts per ICS,
+    topics matched between the runs, articles whose category changed."""
+    import json
+
+    from rich.console import Console
+
+    from .compare import compare_dirs
+    from .config import load_config
+    from .errors import OutputError
+    from .io import real_paths, write_text_atomic
+    from .outputs import OUTPUT_FILES
+    from .summary import print_comparison
+
+    cfg = load_config(config, set_)
+    if json_out is not None:
+        protected = set(real_paths([d / name for d in (old, new) for name in OUTPUT_FILES]))
+        if real_paths([json_out])[0] in protected:
+            raise OutputError("--json would overwrite a run's output file", file=str(json_out))
+        if json_out.is_dir():
+            raise OutputError("--json names a directory; give a file name", file=str(json_out))
+    comparison = compare_dirs(old, new, cfg.compare)
+    if json_out is not None:
+        write_text_atomic(json_out, json.dumps(comparison.to_dict(), indent=2, sort_keys=True,
+                                               ensure_ascii=False) + "\n")
+    if not quiet:
+        print_comparison(comparison, Console())
+    _state["done_with_big_result"] = True  # skip freeing two runs' records one by one at exit
 
 
 # ---- tag stage: train, evaluate, tag --------------------------------------------------------------

@@ -100,6 +100,14 @@ class TagConfig:
 
 
 @dataclass
+class CompareConfig:
+    """How runs are compared (``hsj-pipeline compare``, ``run --previous``)."""
+
+    min_similarity: float = 0.5
+    size_tolerance: float = 0.1
+
+
+@dataclass
 class RunConfig:
     """Options of the whole job."""
 
@@ -119,6 +127,7 @@ class Config:
     vectorise: VectoriseConfig = field(default_factory=VectoriseConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     tag: TagConfig = field(default_factory=TagConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,6 +211,10 @@ def validate(config: Config) -> None:
         raise ConfigError("must be at least 1", key="cluster.n_clusters")
     if c.tag.min_confidence is not None and not 0.0 <= c.tag.min_confidence <= 1.0:
         raise ConfigError("must be between 0 and 1", key="tag.min_confidence")
+    if not 0.0 <= c.compare.min_similarity <= 1.0:
+        raise ConfigError("must be between 0 and 1", key="compare.min_similarity")
+    if c.compare.size_tolerance < 0.0:
+        raise ConfigError("must be 0 or more", key="compare.size_tolerance")
     if c.run.backend not in ("local", "dask"):
         raise ConfigError(f"expected local or dask, got {c.run.backend!r}", key="run.backend")
     if c.run.jobs < 0:

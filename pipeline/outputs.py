@@ -25,6 +25,9 @@ from .errors import OutputError
 from .io import real_paths
 from .records import Article
 
+# Version of the output directory's layout (run.json "output_format"): raised when a change to
+# articles.jsonl or run.json would mislead a reader of older runs (``hsj-pipeline compare``).
+OUTPUT_FORMAT = 1
 OUTPUT_FILES = ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.joblib", "run.json")
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"

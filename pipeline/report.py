@@ -330,6 +330,37 @@ def _uncertain_table(articles: Sequence[Any], colours: dict[str, str], threshold
             f'<th>runner-up</th></tr></thead><tbody>{"".join(rows)}</tbody></table>{more}')
 
 
+def _previous_section(comparison: Any) -> str:
+    """"Since the previous run": articles new and gone (overall and per ICS page), topics by
+    status; matched topics kept the previous run's ids (``run --previous``)."""
+    c = comparison
+    counts = c.topic_counts()
+    lead = (f'<p class="lead">Compared with the run in <code>{_e(c.old.get("path"))}</code> '
+            f'(started {_e(c.old.get("started") or "?")}, {_fmt(c.old.get("articles"))} articles): '
+            f'<b>{_fmt(len(c.new_ids))}</b> articles new, <b>{_fmt(len(c.gone_ids))}</b> gone, '
+            f'{_fmt(c.kept)} in both ({_fmt(len(c.category_changed))} of them changed category). '
+            f'Topics: ' + ", ".join(f"<b>{n}</b> {_e(s)}" for s, n in counts.items())
+            + '. A topic that matches one of the previous run\'s keeps its id.</p>')
+    rows = "".join(
+        f'<tr><td>{_e(system)}</td><td class="num">{ch.articles[0]} → {ch.articles[1]}</td>'
+        f'<td class="num">{len(ch.new)}</td><td class="num">{len(ch.gone)}</td></tr>'
+        for system, ch in c.systems.items())
+    systems = ('<table><thead><tr><th>ICS page</th><th>articles</th><th>new</th><th>gone</th></tr></thead>'
+               f'<tbody>{rows}</tbody></table>')
+    trows = []
+    for t in c.topics:
+        if t.status == "same":
+            continue
+        size = f'{"–" if t.old_size is None else t.old_size} → {"–" if t.new_size is None else t.new_size}'
+        chips = "".join(f'<span class="chip">{_e(w)}</span>' for w in (t.new_terms or t.old_terms or [])[:8])
+        trows.append(f'<tr><td>{_e(t.status)}</td><td class="num">{_e(t.new_id if t.new_id is not None else t.old_id)}</td>'
+                     f'<td class="num">{size}</td><td>{chips}</td></tr>')
+    topics = ('<table><thead><tr><th>status</th><th>topic</th><th>size</th><th>terms</th></tr></thead>'
+              f'<tbody>{"".join(trows[:MAX_CLUSTERS])}</tbody></table>' if trows
+              else '<p class="muted">Every topic is the same size as before.</p>')
+    return f'{lead}<div class="grid2"><div>{systems}</div><div>{topics}</div></div>'
+
+
 def _counts_section(result: Any) -> str:
     counts = dict(_get(result, "counts", {}) or {})
     rec = counts.get("reconciliation", {}) or {}
@@ -491,10 +522,13 @@ def render_report(result: Any) -> str:
     subtitle = (f'{len(inputs)} input file{"s" if len(inputs) != 1 else ""} · '
                 f'hsj-pipeline {_e(manifest.get("version", ""))} · {_e(when)}')
     legend = _legend(categories, colours, cat_counts)
+    comparison = _get(result, "comparison")
+    since = ('<section id="previous"><h2>Since the previous run</h2>'
+             f'{_previous_section(comparison)}</section>' if comparison is not None else "")
     body = f"""
 <header><h1>HSJ integrated care systems — news run report</h1><p>{subtitle}</p></header>
 <main>
-<div class="kpis">{kpi_html}</div>
+<div class="kpis">{kpi_html}</div>{since}
 <section id="categories"><h2>Categories per ICS page</h2>
 <p class="lead">How many articles on each ICS page fall in each category (an article that appears on
 several pages counts on each).</p>{legend}{_systems_chart(articles, categories, colours)}</section>

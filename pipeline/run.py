@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .collector import paused_gc
+from .compare import carry_forward, read_run, same_directory
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .io import real_paths
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
-                      STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
+                      OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
 from .records import Article, Reject
 
 STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
@@ -86,6 +87,7 @@ class RunResult:
     coords: Any = None  # (n_articles x 2) array from the cluster stage, for the report map
     vectoriser: Any = None
     outputs: dict[str, Path] = field(default_factory=dict)
+    comparison: Any = None  # with --previous: pipeline.compare.Comparison, previous run vs this one
     seconds: float = 0.0  # wall time of the whole run, writing included (stages may overlap)
 
     @property
@@ -277,7 +279,7 @@ def _ignore(line: str) -> None:
 def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = None,
         out_dir: str | Path | None = None, model: str | Path | None = None,
         progress: Progress | None = None, n_jobs: int | None = None,
-        trust_pickle: bool = False,
+        trust_pickle: bool = False, previous: str | Path | None = None,
         notice: Callable[[str], None] | None = None) -> RunResult:
     """Run parse, clean, vectorise, cluster and tag over ``paths`` (default: the bundled samples).
 
@@ -292,6 +294,10 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     trust_pickle: allow a ``.joblib`` (pickle) model, which runs code as it loads.
     notice: called with one line for each leftover of a killed run that was completed or removed
         in ``out_dir`` before the run (the CLI prints them on stderr; also in ``run.json``).
+    previous: an earlier run's output directory: topics matching its topics keep their ids,
+        the others get ids above any it used; ``RunResult.comparison`` says what changed and
+        ``run.json`` records it (``previous``, ``next_topic_id``). It may be ``out_dir`` itself
+        (it is read before anything is written).
 
     Returns
     -------
@@ -316,14 +322,23 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     if out_dir is not None:
         input_dirs = [Path(p) for p in paths or () if Path(p).is_dir()]  # those expanded into inputs
         out = check_output_dir(Path(out_dir), inputs, model_path, input_dirs=input_dirs)
+    # the previous run is read (and checked) before any work; when it is the output directory
+    # itself, under its lock and after the tidy, which may complete its publication
+    own = previous is not None and out is not None and same_directory(previous, out)
+    prior = read_run(previous) if previous is not None and not own else None
     lock = OutputLock(out) if out is not None else contextlib.nullcontext()
     with lock:
         tidied = remove_leftovers(out) if out is not None else []
         for action in tidied:
             (notice or _ignore)(action)
+        if own:
+            prior = read_run(previous)
         with _gc_freezer() as freeze:
             result = stages(inputs, config, model_path, classifier, progress, _jobs(n_jobs, config),
                             freeze)
+        if prior is not None:
+            result.comparison = carry_forward(result.articles, result.clusters, result.manifest,
+                                              prior, config.compare)
         if out is not None:
             result.manifest["recovered"] = tidied
             t0 = time.perf_counter()
@@ -343,6 +358,7 @@ def build_manifest(started: str, described: Any, config: Config, model_path: Pat
     manifest: dict[str, Any] = {
         "tool": "hsj-pipeline",
         "version": __version__,
+        "output_format": OUTPUT_FORMAT,
         "started": started,
         "finished": None,
         "inputs": described,

@@ -98,8 +98,70 @@ def print_summary(result: Any, console: Console) -> None:
             ctable.caption = f"{len(ordered) - MAX_SUMMARY_CLUSTERS} more in report.html"
         console.print(ctable)
 
+    comparison = getattr(result, "comparison", None)
+    if comparison is not None:
+        console.print(f"since the previous run ({comparison.old['path']}): {len(comparison.new_ids)} "
+                      f"articles new, {len(comparison.gone_ids)} gone; topics "
+                      + ", ".join(f"{n} {s}" for s, n in comparison.topic_counts().items()),
+                      highlight=False, markup=False)
+
     if result.outputs:
         out = Table(title="outputs", show_header=False, title_justify="left", box=None)
         for name, path in result.outputs.items():
             out.add_row(name, str(path))
         console.print(out)
+
+
+def _signed(n: int) -> str:
+    return f"+{n}" if n > 0 else str(n)
+
+
+def print_comparison(comparison: Any, console: Console, max_rows: int = MAX_SUMMARY_CLUSTERS) -> None:
+    """``hsj-pipeline compare``: totals, one row per ICS page (articles, new, gone, category
+    shifts) and the topics that are not simply the same."""
+    c = comparison
+    head = Table(title="hsj-pipeline compare", show_header=False, title_justify="left", box=None)
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("old run", f"{c.old['path']} ({c.old['articles']} articles, {c.old['topics']} topics)")
+    head.add_row("new run", f"{c.new['path']} ({c.new['articles']} articles, {c.new['topics']} topics)")
+    head.add_row("articles", f"{len(c.new_ids)} new, {len(c.gone_ids)} gone, {c.kept} in both")
+    head.add_row("category changed", f"{len(c.category_changed)} of the {c.kept} in both")
+    head.add_row("topics", ", ".join(f"{n} {s}" for s, n in c.topic_counts().items()))
+    console.print(head)
+
+    table = Table(title="per ICS page", title_justify="left")
+    for name, justify in (("ICS", "left"), ("articles", "right"), ("new", "right"), ("gone", "right"),
+                          ("category change", "left")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for system, change in c.systems.items():
+        shifts = sorted(((after - before, cat) for cat, (before, after) in change.categories.items()
+                         if after != before), key=lambda x: (-abs(x[0]), x[1]))
+        table.add_row(system, f"{change.articles[0]} -> {change.articles[1]}", str(len(change.new)),
+                      str(len(change.gone)), ", ".join(f"{cat} {_signed(d)}" for d, cat in shifts[:4]))
+    console.print(table)
+
+    moved = [t for t in c.topics if t.status != "same"]
+    if moved:
+        topics = Table(title="topics that changed", title_justify="left")
+        for name, justify in (("status", "left"), ("old id", "right"), ("new id", "right"),
+                              ("size", "right"), ("terms", "left")):
+            topics.add_column(name, justify=justify, overflow="fold")
+        for t in moved[:max_rows]:
+            size = f"{t.old_size if t.old_size is not None else '-'} -> {t.new_size if t.new_size is not None else '-'}"
+            topics.add_row(t.status, "-" if t.old_id is None else str(t.old_id),
+                           "-" if t.new_id is None else str(t.new_id), size,
+                           ", ".join((t.new_terms or t.old_terms or [])[:5]))
+        if len(moved) > max_rows:
+            topics.caption = f"{len(moved) - max_rows} more in the --json file"
+        console.print(topics)
+
+    if c.category_changed:
+        changed = Table(title="category changed", title_justify="left")
+        for name in ("id", "old", "new", "headline"):
+            changed.add_column(name, overflow="fold")
+        for item in c.category_changed[:max_rows]:
+            changed.add_row(item["id"], str(item["old"]), str(item["new"]), item["headline"])
+        if len(c.category_changed) > max_rows:
+            changed.caption = f"{len(c.category_changed) - max_rows} more in the --json file"
+        console.print(changed)
