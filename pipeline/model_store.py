@@ -34,6 +34,10 @@ SAFE_SUFFIX = ".skops"
 PICKLE_SUFFIX = ".joblib"
 # What a saved classifier is built from besides arrays and plain values; nothing else is trusted.
 TRUSTED_TYPES = ("pipeline.tag.CategoryClassifier", "pipeline.tag_features.NgramTfidf")
+# Every type a model file may name at all (skops would also build other scikit-learn types it
+# trusts by default; a model file has no business holding them).
+ALLOWED_TYPES = frozenset(TRUSTED_TYPES) | {f"builtins.{name}" for name in (
+    "dict", "list", "tuple", "str", "int", "float", "bool", "NoneType")} | {"numpy.ndarray"}
 # Texts whose scores fingerprint the feature code: if an upgrade changes how text becomes
 # features, loading refuses rather than predicting from silently different features.
 PROBE_TEXTS = (
@@ -239,7 +243,7 @@ def model_bytes(clf: "CategoryClassifier", suffix: str) -> bytes:
 
         import skops.io as sio
 
-        return sio.dumps(clf, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        return stable_zip(sio.dumps(clf, compression=zipfile.ZIP_STORED))
     if suffix == PICKLE_SUFFIX:
         import joblib
 
@@ -248,6 +252,48 @@ def model_bytes(clf: "CategoryClassifier", suffix: str) -> bytes:
         return buffer.getvalue()
     raise ModelError(f"the model file name must end in {SAFE_SUFFIX} (or {PICKLE_SUFFIX} for a "
                      f"pickle, which runs code when loaded)")
+
+
+def stable_zip(blob: bytes) -> bytes:
+    """A skops archive rewritten so its bytes depend only on the model: skops names each array
+    file and numbers each node after ``id()`` of the object and stamps entries with the time;
+    here both are numbered in order of first appearance in the schema, entries are dated
+    1980-01-01 and deflated. (Ids only pair up references within the file.)"""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(entries.pop("schema.json"))
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = ids.setdefault(value, len(ids))
+                elif key == "file" and isinstance(value, str) and value in entries:
+                    out[key] = files.setdefault(value, f"{len(files)}.npy")
+                else:
+                    out[key] = renumber(value)
+            return out
+        if isinstance(node, list):
+            return [renumber(v) for v in node]
+        return node
+
+    schema = renumber(schema)
+    if set(files) != set(entries):
+        raise ModelError("unexpected skops archive layout (a skops upgrade?)")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in [("schema.json", json.dumps(schema, indent=2).encode("utf-8")),
+                           *((new, entries[old]) for old, new in files.items())]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, compresslevel=6)
+    return out.getvalue()
 
 
 def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL, *,
@@ -413,15 +459,34 @@ def load_classifier(path: Path | str | None = None, *,
     return clf
 
 
+def skops_types(blob: bytes) -> set[str]:
+    """Every ``module.class`` a skops file would build, read from its schema (nothing is built)."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found: set[str] = set()
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("__module__"), str) and isinstance(node.get("__class__"), str):
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return found
+
+
 def _load_skops(blob: bytes, path: Path) -> Any:
     import skops.io as sio
 
     try:
-        untrusted = sio.get_untrusted_types(data=blob)
+        types = skops_types(blob)
     except Exception as exc:  # noqa: BLE001 - not a skops file at all
         raise ModelError(f"not a readable skops file ({type(exc).__name__}: {exc})",
                          file=str(path)) from None
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    refused = sorted(types - ALLOWED_TYPES)
     if refused:
         raise ModelError(f"the file would build types that are not trusted: {', '.join(refused)}; "
                          "refusing to load", file=str(path))
