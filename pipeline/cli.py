@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .errors import PipelineError
+from .errors import PipelineError, escape_controls
 
 app = typer.Typer(
     name="hsj-pipeline",
@@ -45,8 +45,13 @@ def _root(
 
 
 def err(message: str) -> None:
-    """Print one line to stderr."""
-    typer.echo(message, err=True)
+    """Print one line to stderr, controls escaped (messages quote file names and user text)."""
+    typer.echo(escape_controls(message), err=True)
+
+
+def say(message: str) -> None:
+    """Print one line to stdout, controls escaped."""
+    typer.echo(escape_controls(message))
 
 
 # ---- commands are added below, one block per stage -------------------------------------------
@@ -154,45 +159,47 @@ def _label_paths(labels: Optional[list[Path]]) -> list[Path]:
 
 def _print_metrics(metrics: dict, title: str) -> None:
     """Per-class table, macro-F1, accuracy and the confusion matrix as plain text."""
-    typer.echo(title)
-    typer.echo(f"  {'category':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
+    say(title)
+    say(f"  {'category':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
     for name, m in metrics["per_class"].items():
-        typer.echo(f"  {name:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>5d}")
+        say(f"  {name:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>5d}")
     extra = f"  log-loss {metrics['log_loss']:.4f}" if "log_loss" in metrics else ""
     spread = f" ± {metrics['macro_f1_std']:.4f} over folds" if "macro_f1_std" in metrics else ""
-    typer.echo(f"  macro-F1 {metrics['macro_f1']:.4f}{spread}  accuracy {metrics['accuracy']:.4f}{extra}")
+    say(f"  macro-F1 {metrics['macro_f1']:.4f}{spread}  accuracy {metrics['accuracy']:.4f}{extra}")
     labels = metrics["labels"]
     width = max(5, *(len(c) for c in labels))
-    typer.echo("  confusion matrix (rows = truth, columns = predicted):")
-    typer.echo("  " + " " * width + " " + " ".join(f"{c[:5]:>5}" for c in labels))
+    say("  confusion matrix (rows = truth, columns = predicted):")
+    say("  " + " " * width + " " + " ".join(f"{c[:5]:>5}" for c in labels))
     for name, row in zip(labels, metrics["confusion_matrix"]):
-        typer.echo(f"  {name:>{width}} " + " ".join(f"{v:>5d}" for v in row))
+        say(f"  {name:>{width}} " + " ".join(f"{v:>5d}" for v in row))
 
 
 @app.command("train")
 def train_command(
     labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file (repeatable); default: data/labels/*.jsonl."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .joblib to write (default: models/category_classifier.joblib); its .json card goes beside it."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model file to write (default: ./category_classifier.<format> in the current directory); its .json card goes beside it."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing model file and card (the shipped models/ directory only when named with --out too)."),
     folds: int = typer.Option(5, "--folds", min=2, help="Cross-validation folds for the metrics in the model card."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the folds and the model."),
 ) -> None:
     """Train the category classifier on labelled examples; write the model and its model card."""
-    from .config import DEFAULT_MODEL
-    from .model_store import load_categories, read_labels, save_classifier
+    from .model_store import (TRAINED_MODEL_NAME, check_model_target, load_categories, read_labels,
+                              save_classifier)
     from .tag import CategoryClassifier, cross_validate_classifier
 
+    path = out if out is not None else Path.cwd() / TRAINED_MODEL_NAME
+    check_model_target(path, force=force, named=out is not None)  # before any work
     data = read_labels(_label_paths(labels), categories=list(load_categories()))
-    typer.echo(f"{len(data.labels)} examples from {len(data.files)} files "
-               f"({data.duplicates} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in data.counts().items()))
+    say(f"{len(data.labels)} examples from {len(data.files)} files "
+        f"({data.duplicates} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in data.counts().items()))
     clf = CategoryClassifier(random_state=seed)
     metrics = cross_validate_classifier(clf, data.items, data.labels, folds=folds, random_state=seed)
     clf.fit(data.items, data.labels)
-    path = out or DEFAULT_MODEL
     card = save_classifier(clf, path, training_files=data.files, metrics=metrics, counts=data.counts())
-    typer.echo(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
-               f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
-    typer.echo(f"wrote {path} ({card['artefact_bytes']} bytes, sha256 {card['artefact_sha256'][:12]}...) "
-               f"and {path.with_suffix('.json')}")
+    say(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
+        f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
+    say(f"wrote {path} ({card['artefact_bytes']} bytes, sha256 {card['artefact_sha256'][:12]}...) "
+        f"and {path.with_suffix('.json')}")
 
 
 @app.command("evaluate")
@@ -338,8 +345,10 @@ def main() -> None:
             _exit_now(0)
         raise
     except PipelineError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback is extra: the exit code stays the error's own
+            import traceback
+
+            traceback.print_exc()
         err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -93,23 +93,23 @@ def item_parts(X: Any, *, series_names: Sequence[str] = DEFAULT_SERIES,
     for i, item in enumerate(items):
         if isinstance(item, str):
             if not item.strip():
-                raise TextInputError(f"item {i}: empty or whitespace-only text", key=f"item {i}")
+                raise TextInputError("empty or whitespace-only text", key=f"item {i}")
             append(article_parts(item, series_names=series_names, kickers=kickers))
         elif type(item) is dict or isinstance(item, Mapping):  # (the ABC check is slow)
             headline = item.get("headline")
             if not isinstance(headline, str):
-                raise TextInputError(f"item {i}: needs a 'headline' string, got "
+                raise TextInputError(f"needs a 'headline' string, got "
                                      f"{type(headline).__name__}", key=f"item {i}")
             if not headline.strip():
-                raise TextInputError(f"item {i}: empty or whitespace-only headline", key=f"item {i}")
+                raise TextInputError("empty or whitespace-only headline", key=f"item {i}")
             standfirst = item.get("standfirst")
             if standfirst is not None and not isinstance(standfirst, str):
-                raise TextInputError(f"item {i}: 'standfirst' must be a string or null, got "
+                raise TextInputError(f"'standfirst' must be a string or null, got "
                                      f"{type(standfirst).__name__}", key=f"item {i}")
             append(article_parts(headline, standfirst, item.get("series"),
                                  series_names=series_names, kickers=kickers))
         else:
-            raise ItemTypeError(f"item {i}: expected a headline string or a mapping with "
+            raise ItemTypeError("expected a headline string or a mapping with "
                                 f"'headline', got {type(item).__name__}", key=f"item {i}")
     return parts
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.tag_features import CharNgramTfidf, KeyIndex, LexiconMatcher, TokenIds, Words, \
-    WordTfidf, char_text, word_key
+    ItemTypeError, TextInputError, WordTfidf, char_text, item_parts, word_key
 
 SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()]
 # hostile characters for the word splitter and the character view's repairs
@@ -239,3 +239,16 @@ def test_char_text_shortcut_for_ascii_equals_the_full_repair(text: str) -> None:
 
     assert char_text(text) == normalise_key(undo_encoding(text))
     assert char_text(text + "Ab\x0bC") == normalise_key(undo_encoding(text + "Ab\x0bC"))
+
+
+@pytest.mark.parametrize("items, message", [
+    (["ok", " "], "item 1: empty or whitespace-only text"),
+    ([{"headline": ""}], "item 0: empty or whitespace-only headline"),
+    ([{"headline": 3}], "item 0: needs a 'headline' string, got int"),
+    ([{"headline": "x", "standfirst": 1}], "item 0: 'standfirst' must be a string or null, got int"),
+    (["ok", 5], "item 1: expected a headline string or a mapping with 'headline', got int"),
+])
+def test_item_errors_name_the_item_once(items, message) -> None:
+    with pytest.raises((TextInputError, ItemTypeError)) as info:
+        item_parts(items)
+    assert str(info.value) == message  # once: the key is the prefix, not also the message
