@@ -891,6 +891,7 @@ def parse_tag_lines(text: str, file: str, config: ParseConfig | None = None) -> 
                 continue
             assert isinstance(record, dict)  # valid JSON opening with "{"
             get = record.get
+            out.controls += _field_controls(get("headline"), get("standfirst"), get("series"))
             checked = _record_slot(file, number, position, get("headline"), get("standfirst"), splitter,
                                    caption=get("caption"), id_=get("id"), kicker=get("kicker"),
                                    series=get("series"), systems=get("systems"))
@@ -898,18 +899,17 @@ def parse_tag_lines(text: str, file: str, config: ParseConfig | None = None) -> 
                 out.rejects.append(checked)
                 continue
             record = dict(record)
-            out.controls += _field_controls(get("headline"), get("standfirst"), get("series"))
             for key in ("headline", "standfirst", "series"):
                 if isinstance(record.get(key), str):
                     record[key] = strip_controls(record[key])
             item: Any = {"headline": record["headline"], "standfirst": record.get("standfirst"),
                          "series": record.get("series")}
         else:
+            out.controls += count_controls(raw)
             checked = _record_slot(file, number, position, raw, None, splitter)
             if isinstance(checked, Reject):
                 out.rejects.append(checked)
                 continue
-            out.controls += count_controls(raw)
             item = strip_controls(raw).strip()
         out.items.append(item)
         out.records.append(record)

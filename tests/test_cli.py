@@ -84,3 +84,111 @@ def test_train_never_writes_into_the_shipped_models_directory_unasked(tmp_path: 
                        "shipped models directory")
     assert not other.exists()
     assert {p: _digest(p) for p in shipped} == shipped
+
+
+# ---- parse, run and tag agree on bad lines and on inputs with nothing usable --------------------
+
+GOOD = '{"headline": "Trust fined over late accounts", "standfirst": "A trust was fined."}'
+SURROGATE = '{"headline": "Bad \\udfff story", "standfirst": "x"}'
+
+
+def _command(name: str, source: Path, tmp: Path) -> list[object]:
+    return {"parse": ["parse", source, "--out", tmp / "a.jsonl"],
+            "run": ["run", source, "--out", tmp / "out", "-q"],
+            "tag": ["tag", source, "--out", tmp / "t.jsonl"]}[name]
+
+
+def _rejects(name: str, tmp: Path) -> list[dict]:
+    import json
+
+    path = {"parse": tmp / "a.rejects.jsonl", "run": tmp / "out" / "rejects.jsonl",
+            "tag": tmp / "t.rejects.jsonl"}[name]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("name", ["parse", "run", "tag"])
+def test_bad_lines_are_rejects_in_every_command(tmp_path: Path, name: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([GOOD, SURROGATE, '{"headline": ', '{"standfirst": "no headline"}',
+                                 '{"headline": "\\u001b\\u0007"}']) + "\n", encoding="utf-8")
+    done = cli(*_command(name, source, tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert [(r["line"], r["reason"]) for r in _rejects(name, tmp_path)] == [
+        (2, "headline contains a lone surrogate (U+DFFF), which is not text"),
+        (3, "not valid JSON (Expecting value)"),
+        (4, "no headline"),
+        (5, "no headline (nothing left once tags and control characters are removed)")]
+
+
+@pytest.mark.parametrize("name", ["parse", "run", "tag"])
+@pytest.mark.parametrize("content, needle", [
+    ("", "empty file (no text)"),
+    ("\n  \n", "empty file (no text)"),
+    ('{"headline": ""}\n' + SURROGATE + "\n", "no usable articles in the input (2 read, 2 rejected; reasons in"),
+])
+def test_nothing_usable_is_one_error_line_exit_2_in_every_command(tmp_path: Path, name: str,
+                                                                    content: str, needle: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(content, encoding="utf-8")
+    one_line_error(cli(*_command(name, source, tmp_path)), 2, needle)
+
+
+@pytest.mark.parametrize("data", [b"Kent ICS\n\n\nTrust \xed\xb3\xbf fined\n",  # UTF-8 of a surrogate
+                                  b"Kent ICS\n\n\nTrust \xff fined\n"])
+@pytest.mark.parametrize("suffix", [".txt", ".csv"])
+@pytest.mark.parametrize("name", ["parse", "run", "tag"])
+def test_invalid_utf8_is_one_line_naming_file_and_line(tmp_path: Path, data: bytes, suffix: str,
+                                                       name: str) -> None:
+    source = tmp_path / f"in{suffix}"
+    source.write_bytes(data)
+    one_line_error(cli(*_command(name, source, tmp_path)), 2, f"{source}:4: not UTF-8 text")
+
+
+# ---- no raw control character ever reaches the terminal -----------------------------------------
+
+def _terminal_safe(text: str) -> bool:
+    return all(c == "\n" or c.isprintable() for c in text)
+
+
+def test_tag_stdout_and_stderr_carry_no_raw_controls(tmp_path: Path) -> None:
+    import json
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"headline": "Trust \\u001b]0;pwned\\u0007 fined \\u009b31m", "note": '
+                      '"\\u0085 \\u202e \\udfff"}\n{"headline": "\\u001b\\u0007", "x": 1}\n', encoding="utf-8")
+    done = cli("tag", source)
+    assert done.returncode == 0, done.stderr
+    assert _terminal_safe(done.stdout) and _terminal_safe(done.stderr)
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["headline"] == "Trust ]0;pwned fined 31m"
+    assert record["note"] == "\u0085 \u202e \udfff"  # passed through, escaped in the JSON text
+    # counted in every line read, the rejected one too (as parse counts)
+    assert "2 lines read = 1 tagged + 1 rejected; 5 control characters stripped" in done.stderr
+
+
+def test_error_messages_escape_controls_in_file_names_and_text(tmp_path: Path) -> None:
+    name = tmp_path / "evil\x1b]0;title\x07.txt"
+    line = one_line_error(cli("parse", name, "--out", tmp_path / "a.jsonl"), 2, "no such file")
+    assert "\\x1b]0;title\\x07.txt" in line and "\x1b" not in line
+    done = cli("--debug", "parse", name, "--out", tmp_path / "a.jsonl")
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1] == line
+    bad = tmp_path / "c.toml"
+    bad.write_text('[cluster]\nmethod = "k\\u001b[31mmeans"\n', encoding="utf-8")
+    line = one_line_error(cli("parse", name, "--out", tmp_path / "a.jsonl", "--config", bad), 3,
+                          "cluster.method")
+    assert "\\x1b[31m" in line
+
+
+def test_parse_and_run_summaries_carry_no_raw_controls(tmp_path: Path) -> None:
+    source = tmp_path / "in\x9b.jsonl"
+    source.write_text(GOOD.replace("Trust", "Trust\\u001b[5m") + "\n"
+                      '{"headline": "Another \\u0085story [red]about[/] ICBs", "standfirst": "Yes."}\n',
+                      encoding="utf-8")
+    done = cli("parse", source, "--out", tmp_path / "a.jsonl")
+    assert done.returncode == 0 and _terminal_safe(done.stderr), done.stderr
+    assert "2 control characters stripped" in done.stderr
+    done = cli("run", source, "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert _terminal_safe(done.stdout) and _terminal_safe(done.stderr)
+    assert "control characters stripped" in done.stdout
