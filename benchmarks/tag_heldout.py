@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.record:  # the figures go beside the shipped artefact, so they must be its own
         if not trained_on(read_card(DEFAULT_MODEL), LABELS):
-            print("the shipped model was not trained on the current labels files: "
-                  "run `hsj-pipeline train` first", file=sys.stderr)
+            print("the shipped model was not trained on the current labels files: run "
+                  "`hsj-pipeline train --out models/category_classifier.joblib --force` first",
+                  file=sys.stderr)
             return 1
         ours = load_classifier(DEFAULT_MODEL)
     else:
