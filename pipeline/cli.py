@@ -145,7 +145,7 @@ def run_command(
     if not result.articles:  # outputs are written (rejects.jsonl has every reason); still an error
         rec = result.counts.get("reconciliation", {})
         raise no_usable_articles(rec.get("slots", 0), len(result.rejects),
-                                 str(result.outputs.get("rejects", out / "rejects.jsonl")))
+                                 str(out / "rejects.jsonl"))
     if not quiet:
         print_summary(result, Console())
     _state["done_with_big_result"] = True
