@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     categories = list(load_categories())
     if args.record and not trained_on(read_card(DEFAULT_MODEL), LABELS):
         print("the shipped model was not trained on the current labels files: "
-              "run `hsj-pipeline train` first", file=sys.stderr)
+              "run `hsj-pipeline train --out models/category_classifier.skops --force` first", file=sys.stderr)
         return 1
     ablation = [] if args.skip_ablation else print_ablation(args.seed, categories)
     clf = load_classifier(DEFAULT_MODEL)

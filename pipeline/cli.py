@@ -7,6 +7,7 @@ does real work.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from typing import Optional
 import typer
 
 from . import __version__
-from .errors import PipelineError
+from .errors import PipelineError, escape_controls
 
 app = typer.Typer(
     name="hsj-pipeline",
@@ -45,8 +46,13 @@ def _root(
 
 
 def err(message: str) -> None:
-    """Print one line to stderr."""
-    typer.echo(message, err=True)
+    """Print one line to stderr, controls escaped (messages quote file names and user text)."""
+    typer.echo(escape_controls(message), err=True)
+
+
+def say(message: str) -> None:
+    """Print one line to stdout, controls escaped."""
+    typer.echo(escape_controls(message))
 
 
 # ---- commands are added below, one block per stage -------------------------------------------
@@ -70,7 +76,7 @@ def parse_command(
     from .config import load_config
     from .errors import OutputError
     from .io import write_lines_atomic
-    from .parse import parse_paths
+    from .parse import no_usable_articles, parse_paths
 
     cfg = load_config(config, set_)
     rejects_path = rejects or out.with_name(f"{out.stem}.rejects.jsonl")
@@ -84,15 +90,19 @@ def parse_command(
                          standfirst_column=standfirst_column)
     write_lines_atomic(out, (a.to_json() for a in result.articles))
     write_lines_atomic(rejects_path, (r.to_json() for r in result.rejects))
-    if quiet:
-        return
-    for info in result.counts["files"]:
+    c = result.counts
+    for info in [] if quiet else c["files"]:
         if info["kind"] == "page" and info["slots"] == 0:
             err(f"warning: {info['file']}: page has a title ({info['title']}) but no articles")
-    c = result.counts
+    if not c["written"]:
+        raise no_usable_articles(c["slots"], c["rejected"], str(rejects_path))
+    if quiet:
+        return
     n_files = len(c["files"])
+    stripped = f"; {c['controls_stripped']} control characters stripped" if c["controls_stripped"] else ""
     err(f"parsed {n_files} file{'s' if n_files != 1 else ''}: {c['slots']} slots -> "
-        f"{c['written']} articles written, {c['merged']} duplicates merged, {c['rejected']} rejected")
+        f"{c['written']} articles written, {c['merged']} duplicates merged, {c['rejected']} rejected"
+        f"{stripped}")
     if c["rejected"]:
         err(f"rejects written to {rejects_path}")
 
@@ -129,6 +139,7 @@ def run_command(
     from rich.console import Console
 
     from .config import load_config
+    from .parse import no_usable_articles
     from .run import run
     from .summary import RichProgress, print_summary
 
@@ -140,6 +151,10 @@ def run_command(
         result = run(paths or None, config=cfg, out_dir=out, model=model, progress=bars, n_jobs=jobs,
                      trust_pickle=trust_pickle, previous=previous,
                      notice=None if quiet else lambda line: err(f"note: {line}"))
+    if not result.articles:  # outputs are written (rejects.jsonl has every reason); still an error
+        rec = result.counts.get("reconciliation", {})
+        raise no_usable_articles(rec.get("slots", 0), len(result.rejects),
+                                 str(out / "rejects.jsonl"))
     if not quiet:
         print_summary(result, Console())
     _state["done_with_big_result"] = True
@@ -204,19 +219,19 @@ def _label_paths(labels: Optional[list[Path]]) -> list[Path]:
 
 def _print_metrics(metrics: dict, title: str) -> None:
     """Per-class table, macro-F1, accuracy and the confusion matrix as plain text."""
-    typer.echo(title)
-    typer.echo(f"  {'category':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
+    say(title)
+    say(f"  {'category':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>5}")
     for name, m in metrics["per_class"].items():
-        typer.echo(f"  {name:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>5d}")
+        say(f"  {name:<12} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>5d}")
     extra = f"  log-loss {metrics['log_loss']:.4f}" if "log_loss" in metrics else ""
     spread = f" ± {metrics['macro_f1_std']:.4f} over folds" if "macro_f1_std" in metrics else ""
-    typer.echo(f"  macro-F1 {metrics['macro_f1']:.4f}{spread}  accuracy {metrics['accuracy']:.4f}{extra}")
+    say(f"  macro-F1 {metrics['macro_f1']:.4f}{spread}  accuracy {metrics['accuracy']:.4f}{extra}")
     labels = metrics["labels"]
     width = max(5, *(len(c) for c in labels))
-    typer.echo("  confusion matrix (rows = truth, columns = predicted):")
-    typer.echo("  " + " " * width + " " + " ".join(f"{c[:5]:>5}" for c in labels))
+    say("  confusion matrix (rows = truth, columns = predicted):")
+    say("  " + " " * width + " " + " ".join(f"{c[:5]:>5}" for c in labels))
     for name, row in zip(labels, metrics["confusion_matrix"]):
-        typer.echo(f"  {name:>{width}} " + " ".join(f"{v:>5d}" for v in row))
+        say(f"  {name:>{width}} " + " ".join(f"{v:>5d}" for v in row))
 
 
 def _data_paths(given: Optional[list[Path]], folder: str) -> list[Path]:
@@ -231,30 +246,31 @@ def train_command(
     labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file (repeatable); default: data/labels/*.jsonl."),
     calibration: Optional[list[Path]] = typer.Option(None, "--calibration", help="Held-out labelled JSONL the probabilities are calibrated on (repeatable); default: data/calibration/*.jsonl."),
     outside: Optional[list[Path]] = typer.Option(None, "--outside", help="Off-topic JSONL (headline, standfirst) for the scope model (repeatable); default: data/outside/*.jsonl."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .skops to write (default: models/category_classifier.skops); its .json card goes beside it."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .skops file to write (default: ./category_classifier.skops in the current directory); its .json card goes beside it."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing model file and card (the shipped models/ directory only when named with --out too)."),
     folds: int = typer.Option(5, "--folds", min=0, help="Cross-validation folds for the metrics in the model card (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the folds and the model."),
 ) -> None:
     """Train the category classifier on labelled examples; write the model and its model card."""
-    from .config import DEFAULT_MODEL
-    from .model_store import save_classifier, train_classifier
+    from .model_store import TRAINED_MODEL_NAME, check_model_target, save_classifier, train_classifier
 
+    path = out if out is not None else Path.cwd() / TRAINED_MODEL_NAME
+    check_model_target(path, force=force, named=out is not None)  # before any work
     clf, card_parts = train_classifier(_label_paths(labels), calibration=_data_paths(calibration, "calibration"),
                                        outside=_data_paths(outside, "outside"), folds=folds, random_state=seed)
     counts = card_parts["counts"]
-    typer.echo(f"{sum(counts.values())} examples from {len(card_parts['training_files'])} files "
-               f"({card_parts['duplicates']} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    path = out or DEFAULT_MODEL
+    say(f"{sum(counts.values())} examples from {len(card_parts['training_files'])} files "
+        f"({card_parts['duplicates']} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     card = save_classifier(clf, path, **card_parts)
     metrics = card_parts["metrics"]
     if metrics:
-        typer.echo(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
-                   f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
+        say(f"cross-validated ({folds} folds): macro-F1 {metrics['macro_f1']:.4f} ± "
+            f"{metrics['macro_f1_std']:.4f}, accuracy {metrics['accuracy']:.4f}")
     cal, scope = card["calibration"], card["scope"]
-    typer.echo(f"calibrated on {cal['examples']} held-out examples: temperature {cal['temperature']}, "
-               f"min_confidence {cal['min_confidence']}; scope model: {scope['examples']} off-topic examples")
-    typer.echo(f"wrote {path} ({card['artefact_bytes']} bytes, sha256 {card['artefact_sha256'][:12]}...) "
-               f"and {path.with_suffix('.json')}")
+    say(f"calibrated on {cal['examples']} held-out examples: temperature {cal['temperature']}, "
+        f"min_confidence {cal['min_confidence']}; scope model: {scope['examples']} off-topic examples")
+    say(f"wrote {path} ({card['artefact_bytes']} bytes, sha256 {card['artefact_sha256'][:12]}...) "
+        f"and {path.with_suffix('.json')}")
 
 
 @app.command("evaluate")
@@ -303,63 +319,59 @@ def evaluate_command(
         write_text_atomic(json_out, json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
 
 
-def _tag_input(source: str) -> tuple[list, list[Optional[dict]], list[int], str]:
-    """Items to classify from plain lines or JSONL records; also the records and line numbers."""
-    import json
-
-    from .errors import InputError
+def _tag_source(source: str) -> tuple[str, str]:
+    """``(name, text)`` of the tag input: a file, or ``-`` for stdin."""
     from .io import decode_text, read_text
 
     if source == "-":
-        name, text = "<stdin>", decode_text(sys.stdin.buffer.read(), "<stdin>")
-    else:
-        name, text = source, read_text(Path(source))
-    items: list = []
-    records: list[Optional[dict]] = []
-    lines: list[int] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"looks like JSON but is not valid: {exc.msg}", file=name, line=lineno) from None
-            headline = record.get("headline") if isinstance(record, dict) else None
-            if not isinstance(headline, str) or not headline.strip():
-                raise InputError("JSON record without a non-empty 'headline'", file=name, line=lineno)
-            standfirst = record.get("standfirst")
-            if standfirst is not None and not isinstance(standfirst, str):
-                raise InputError("'standfirst' must be a string or null", file=name, line=lineno)
-            items.append({"headline": headline, "standfirst": standfirst, "series": record.get("series")})
-            records.append(record)
-        else:
-            items.append(line.strip())
-            records.append(None)
-        lines.append(lineno)
-    return items, records, lines, name
+        return "<stdin>", decode_text(sys.stdin.buffer.read(), "<stdin>")
+    return source, read_text(Path(source))
+
+
+# Characters JSON may carry raw but a terminal must not see raw: C1 controls, DEL, lone
+# surrogates (unencodable), line separators and bidi overrides; written as \uXXXX escapes,
+# which decode to the same string.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_line(record: dict) -> str:
+    """One compact JSON line that is safe to print (see ``_JSON_UNSAFE``)."""
+    import json
+
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return line if line.isprintable() else _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
 
 
 @app.command("tag")
 def tag_command(
     source: str = typer.Argument("-", help="Headlines, one per line, or JSONL records with 'headline' (and 'standfirst'); '-' = stdin."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write JSONL here (atomically) instead of stdout."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write JSONL here (atomically) instead of stdout; rejected lines go to <out stem>.rejects.jsonl beside it."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Classifier .skops (default: tag.model, else the shipped one)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default configs/default.toml)."),
     set_: list[str] = typer.Option([], "--set", help="Override one config key: section.key=value (repeatable)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help=TRUST_PICKLE_HELP),
 ) -> None:
-    """Tag headlines: each record gets category, confidence, uncertain (and why), label_source and scores."""
-    import json
+    """Tag headlines: each record gets category, confidence, uncertain (and why), label_source and scores.
 
+    A line that is not a usable headline or record is a reject with a reason (in a rejects file
+    beside --out, or on stderr), as in parse and run; an input with nothing to tag is an error."""
     from .config import load_config
+    from .errors import OutputError
     from .io import write_lines_atomic
     from .model_store import load_classifier
+    from .parse import no_usable_articles, parse_tag_lines
     from .tag import tag_items
 
     cfg = load_config(config, set_)
-    items, records, _, _ = _tag_input(source)
-    clf = load_classifier(model or cfg.tag.model or None, trust_pickle=trust_pickle)
+    rejects_path = out.with_name(f"{out.stem}.rejects.jsonl") if out is not None else None
+    if source != "-":
+        for target in (out, rejects_path):
+            if target is not None and target.resolve() == Path(source).resolve():
+                raise OutputError("would overwrite an input file", file=str(target))
+    name, text = _tag_source(source)
+    parsed = parse_tag_lines(text, name, cfg.parse)
+    items, records = parsed.items, parsed.records
+    clf = load_classifier(model or cfg.tag.model or None, trust_pickle=trust_pickle) if items else None
 
     def tagged_lines():  # chunk by chunk: tags do not depend on the batch, memory stays bounded
         step = 5000
@@ -369,14 +381,24 @@ def tag_command(
                                          tag_items(chunk, clf, cfg.tag)):
                 result = dict(record) if record is not None else {"headline": item}
                 result.update(tag)
-                yield json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+                yield _json_line(result)
 
     if out is not None:
         write_lines_atomic(out, tagged_lines())
-        err(f"tagged {len(items)} headlines -> {out}")
+        write_lines_atomic(rejects_path, (r.to_json() for r in parsed.rejects))
     else:
         for line in tagged_lines():
             typer.echo(line)
+        for r in parsed.rejects:
+            err(f"reject: {r.file}:{r.line}: {r.reason}")
+    if not items:
+        raise no_usable_articles(parsed.read, len(parsed.rejects), str(rejects_path) if out else None)
+    stripped = f"; {parsed.controls} control characters stripped" if parsed.controls else ""
+    where = f" -> {out}" if out is not None else ""
+    err(f"tagged {len(items)} headlines{where}: {parsed.read} lines read = {len(items)} tagged + "
+        f"{len(parsed.rejects)} rejected{stripped}")
+    if parsed.rejects and rejects_path is not None:
+        err(f"rejects written to {rejects_path}")
 
 
 def _exit_now(code: int) -> None:
@@ -403,8 +425,10 @@ def main() -> None:
             _exit_now(0)
         raise
     except PipelineError as exc:
-        if debug:
-            raise
+        if debug:  # the traceback is extra: the exit code stays the error's own
+            import traceback
+
+            traceback.print_exc()
         err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

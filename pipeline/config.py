@@ -1,19 +1,22 @@
-"""Configuration: ``configs/*.toml`` read with tomllib and validated into typed dataclasses.
+"""Configuration: ``configs/*.toml`` read with tomllib and validated into typed sections.
 
-Every key has a default here and is documented in ``configs/default.toml``. An unknown key or a
-value of the wrong type raises :class:`~pipeline.errors.ConfigError` naming ``section.key``.
-Each stage owns one section dataclass; add a field there and document it in default.toml.
+Each section is a pydantic dataclass (strict types, ``extra="forbid"``), so every key's type,
+range and default is declared once, here; ``configs/default.toml`` documents the same defaults
+(a test compares them). An unknown key, a value of the wrong type or out of range raises
+:class:`~pipeline.errors.ConfigError` naming ``section.key``. The sections stay dataclasses, so
+``dataclasses.replace``/``asdict`` keep working; add a field there and document it in default.toml.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import tomllib
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 from .errors import ConfigError
 
@@ -29,96 +32,110 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL = MODELS_DIR / "category_classifier.skops"
 
 
-@dataclass
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+# Bounded types: a value outside its range is refused when the config is loaded, before any work.
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+@dataclass(config=_STRICT)
 class ParseConfig:
     """Options of the parse stage."""
 
-    headline_column: str = "headline"
+    headline_column: NonEmpty = "headline"
     standfirst_column: str = "standfirst"
     series: list[str] = field(default_factory=lambda: [
         "London Eye", "West Country Chronicle", "Recovery Watch", "The Integrator"])
     kickers: list[str] = field(default_factory=lambda: ["Exclusive", "Revealed"])
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class CleanConfig:
     """Options of the clean stage (spaCy normalisation)."""
 
-    batch_size: int = 1000
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     extra_stop_words: list[str] = field(default_factory=list)
     phrases: list[str] = field(default_factory=list)
     normalise_file: str = ""
     repair: bool = True
-    min_token_length: int = 2
-    blurb_min_headlines: int = 2
-    parallel_threshold: int = 20_000
-    cache_size: int = 500000
+    min_token_length: Annotated[int, Field(ge=1, le=100)] = 2
+    blurb_min_headlines: Annotated[int, Field(ge=2)] = 2
+    parallel_threshold: NonNegative = 20_000
+    cache_size: NonNegative = 500000
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class VectoriseConfig:
     """Options of the TF-IDF stage."""
 
-    ngram_min: int = 1
-    ngram_max: int = 1
-    min_df: float = 2
-    max_df: float = 0.9
+    ngram_min: Annotated[int, Field(ge=1, le=10)] = 1
+    ngram_max: Annotated[int, Field(ge=1, le=10)] = 1
+    min_df: Annotated[float, Field(ge=0.0)] = 2.0
+    max_df: Annotated[float, Field(gt=0.0)] = 0.9
     sublinear_tf: bool = True
-    headline_weight: float = 2.0
+    headline_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 2.0
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class ClusterConfig:
     """Options of the cluster stage."""
 
-    method: str = "kmeans"
-    n_clusters: int | str = "auto"
-    min_clusters: int = 2
-    max_clusters: int = 30
-    random_state: int = 0
-    lsa_components: int = 100
-    n_init: int = 10
-    minibatch_threshold: int = 20000
-    silhouette_sample: int = 5000
-    n_terms: int = 8
-    min_cluster_size: int = 3
-    exact_max: int = 20000
-    outlier_similarity: float = 0.3
-    refine: str = "nb"
-    refine_alpha: float = 0.3
-    refine_max_iter: int = 20
+    method: Literal["kmeans", "agglomerative", "hdbscan"] = "kmeans"
+    n_clusters: Union[Literal["auto"], Positive] = "auto"
+    min_clusters: Annotated[int, Field(ge=2, le=10_000)] = 2
+    max_clusters: Annotated[int, Field(ge=2, le=10_000)] = 30
+    random_state: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # numpy's seed range
+    lsa_components: Annotated[int, Field(ge=2, le=10_000)] = 100
+    n_init: Annotated[int, Field(ge=1, le=1000)] = 10
+    minibatch_threshold: Positive = 20000
+    silhouette_sample: Annotated[int, Field(ge=10)] = 5000
+    n_terms: Annotated[int, Field(ge=1, le=100)] = 8
+    min_cluster_size: Positive = 3
+    exact_max: Annotated[int, Field(ge=2)] = 20000
+    outlier_similarity: Fraction = 0.3
+    refine: Literal["none", "nb"] = "nb"
+    refine_alpha: Annotated[float, Field(gt=0.0, le=1000.0)] = 0.3
+    refine_max_iter: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class TagConfig:
     """Options of the tag stage."""
 
     # below this confidence an article is flagged uncertain; None: the model's own threshold,
     # chosen when it was calibrated on held-out text (its card's min_confidence)
-    min_confidence: float | None = None
+    min_confidence: Fraction | None = None
     model: str = ""
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class CompareConfig:
     """How runs are compared (``hsj-pipeline compare``, ``run --previous``)."""
 
-    min_similarity: float = 0.5
-    size_tolerance: float = 0.1
+    min_similarity: Fraction = 0.5
+    size_tolerance: Annotated[float, Field(ge=0.0)] = 0.1
 
 
-@dataclass
+@dataclass(config=_STRICT)
 class RunConfig:
     """Options of the whole job."""
 
-    jobs: int = 0
-    backend: str = "local"
+    jobs: Annotated[int, Field(ge=0, le=1024)] = 0  # 0 = all cores
+    backend: Literal["local", "dask"] = "local"
     scheduler: str = ""
     # with jobs > 1, tag in a forked process alongside vectorise+cluster from this many articles
-    overlap_min_articles: int = 2000
+    overlap_min_articles: NonNegative = 2000
 
 
-@dataclass
+SECTIONS: dict[str, type] = {"parse": ParseConfig, "clean": CleanConfig, "vectorise": VectoriseConfig,
+                             "cluster": ClusterConfig, "tag": TagConfig, "compare": CompareConfig,
+                             "run": RunConfig}
+
+
+@dataclass(config=_STRICT)
 class Config:
     """The whole resolved configuration, one attribute per section."""
 
@@ -135,94 +152,52 @@ class Config:
         return dataclasses.asdict(self)
 
 
-def _check_type(value: Any, annotation: Any, key: str) -> Any:
-    """Return ``value`` if it fits ``annotation`` (ints are accepted for floats), else raise."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(annotation):
-            try:
-                return _check_type(value, option, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"expected {_describe(annotation)}, got {value!r}", key=key)
-    if origin is list:
-        (item_type,) = typing.get_args(annotation)
-        if not isinstance(value, list):
-            raise ConfigError(f"expected a list, got {value!r}", key=key)
-        return [_check_type(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value) if isinstance(value, float) else value
-        raise ConfigError(f"expected a number, got {value!r}", key=key)
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"expected an integer, got {value!r}", key=key)
-    if annotation in (str, bool):
-        if isinstance(value, annotation):
-            return value
-        raise ConfigError(f"expected {annotation.__name__}, got {value!r}", key=key)
-    return value
-
-
-def _describe(annotation: Any) -> str:
-    args = typing.get_args(annotation)
-    return " or ".join(getattr(a, "__name__", str(a)) for a in args) if args else str(annotation)
+def _config_error(exc: ValidationError, cls: type, name: str) -> ConfigError:
+    """The first field pydantic refused, as one line naming ``section.key``."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = first["loc"]
+    key = f"{name}.{loc[0]}" if loc else name
+    if len(loc) > 1 and isinstance(loc[1], int):
+        key += f"[{loc[1]}]"
+    if first["type"] == "unexpected_keyword_argument":
+        known = ", ".join(f.name for f in dataclasses.fields(cls))
+        return ConfigError(f"unknown key (known: {known})", key=key)
+    same = [e for e in errors if e["loc"][:1] == loc[:1]]  # a union reports one error per option
+    parts = list(dict.fromkeys(str(e["msg"]).removeprefix("Input should be ") for e in same))
+    return ConfigError(f"should be {' or '.join(parts)}, got {first.get('input')!r}", key=key)
 
 
 def _section(cls: type, values: dict[str, Any], name: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in known:
-            raise ConfigError(f"unknown key (known: {', '.join(sorted(known))})", key=f"{name}.{key}")
-        kwargs[key] = _check_type(value, hints[key], f"{name}.{key}")
-    return cls(**kwargs)
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise _config_error(exc, cls, name) from None
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Validate a nested dict (as read from TOML) into a :class:`Config`."""
-    hints = typing.get_type_hints(Config)
     sections = {}
     for name, values in data.items():
-        if name not in hints:
-            raise ConfigError(f"unknown section (known: {', '.join(sorted(hints))})", key=name)
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown section (known: {', '.join(sorted(SECTIONS))})", key=name)
         if not isinstance(values, dict):
             raise ConfigError("expected a table of keys", key=name)
-        sections[name] = _section(hints[name], values, name)
+        sections[name] = _section(SECTIONS[name], values, name)
     config = Config(**sections)
     validate(config)
     return config
 
 
 def validate(config: Config) -> None:
-    """Cross-field checks that types alone cannot express."""
+    """Cross-field checks that one key's type and range cannot express."""
     c = config
-    if c.cluster.method not in ("kmeans", "agglomerative", "hdbscan"):
-        raise ConfigError(f"expected kmeans, agglomerative or hdbscan, got {c.cluster.method!r}",
-                          key="cluster.method")
-    if c.cluster.refine not in ("none", "nb"):
-        raise ConfigError(f"expected none or nb, got {c.cluster.refine!r}", key="cluster.refine")
-    if isinstance(c.cluster.n_clusters, str) and c.cluster.n_clusters != "auto":
-        raise ConfigError(f"expected \"auto\" or an integer, got {c.cluster.n_clusters!r}",
-                          key="cluster.n_clusters")
-    if isinstance(c.cluster.n_clusters, int) and c.cluster.n_clusters < 1:
-        raise ConfigError("must be at least 1", key="cluster.n_clusters")
-    if c.tag.min_confidence is not None and not 0.0 <= c.tag.min_confidence <= 1.0:
-        raise ConfigError("must be between 0 and 1", key="tag.min_confidence")
-    if not 0.0 <= c.compare.min_similarity <= 1.0:
-        raise ConfigError("must be between 0 and 1", key="compare.min_similarity")
-    if c.compare.size_tolerance < 0.0:
-        raise ConfigError("must be 0 or more", key="compare.size_tolerance")
-    if c.run.backend not in ("local", "dask"):
-        raise ConfigError(f"expected local or dask, got {c.run.backend!r}", key="run.backend")
-    if c.run.jobs < 0:
-        raise ConfigError("must be 0 (all cores) or more", key="run.jobs")
-    if c.run.overlap_min_articles < 0:
-        raise ConfigError("must be 0 or more", key="run.overlap_min_articles")
-    if c.vectorise.ngram_min < 1 or c.vectorise.ngram_max < c.vectorise.ngram_min:
-        raise ConfigError("need 1 <= ngram_min <= ngram_max", key="vectorise.ngram_max")
+    if c.vectorise.ngram_max < c.vectorise.ngram_min:
+        raise ConfigError(f"must be at least vectorise.ngram_min ({c.vectorise.ngram_min})",
+                          key="vectorise.ngram_max")
+    if c.cluster.max_clusters < c.cluster.min_clusters:
+        raise ConfigError(f"must be at least cluster.min_clusters ({c.cluster.min_clusters})",
+                          key="cluster.max_clusters")
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:

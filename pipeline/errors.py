@@ -1,6 +1,27 @@
 """One small error hierarchy, so the CLI can turn any user error into one line and an exit code."""
 from __future__ import annotations
 
+import re
+
+# What must never reach a terminal raw: C0 and C1 controls (ESC starts cursor, title and
+# clipboard sequences), DEL, lone surrogates (unprintable: encoding them raises) and the
+# bidirectional overrides that reorder what is shown.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` safe to print on one terminal line: every control character (newline and tab
+    too), lone surrogate and bidi override shown as a ``\\xNN``/``\\uNNNN`` escape.
+
+    The one helper for every message that quotes user text or file names."""
+    return text if text.isprintable() else _UNSAFE.sub(_escape_one, text)
+
+
 
 class PipelineError(Exception):
     """Base of every error the pipeline raises on purpose (user errors, not bugs)."""
@@ -24,7 +45,7 @@ class PipelineError(Exception):
             where += ": "
         elif self.key is not None:
             where = f"{self.key}: "
-        return f"{where}{self.message}"
+        return escape_controls(f"{where}{self.message}")
 
 
 class InputError(PipelineError):

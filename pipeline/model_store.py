@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import platform
 import tomllib
 from collections import Counter
@@ -22,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import CATEGORIES_FILE, DEFAULT_MODEL
-from .errors import ConfigError, InputError, ModelError
+from .config import CATEGORIES_FILE, DEFAULT_MODEL, MODELS_DIR
+from .errors import ConfigError, InputError, ModelError, OutputError
 from .io import atomic_writer, read_text, sha256_file, write_text_atomic
 
 if TYPE_CHECKING:
@@ -155,6 +156,9 @@ def read_labels(paths: list[Path], *, label_field: str | None = "category",
             data.labels.append(label)
             n += 1
         data.files.append({"name": path.name, "sha256": sha256_file(path), "examples": n})
+    if not data.items:
+        where = str(paths[0]) if len(paths) == 1 else f"{len(paths)} labels files"
+        raise InputError(f"no labelled examples in {where}")
     return data
 
 
@@ -294,6 +298,28 @@ def stable_zip(blob: bytes) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, data, compresslevel=6)
     return out.getvalue()
+
+
+# File name ``hsj-pipeline train`` writes in the current directory when no --out is given.
+TRAINED_MODEL_NAME = DEFAULT_MODEL.name
+
+
+def check_model_target(path: Path, *, force: bool, named: bool) -> None:
+    """Refuse (before training) to replace a model file or its card without ``force``, and to
+    write into the shipped models directory unless the user named the path (``named``) and forced.
+
+    Training without --out once overwrote the shipped model and dropped its card's held-out
+    metrics; a trained model now only replaces another on request.
+    """
+    path = Path(path)
+    shipped = path.parent.resolve() == MODELS_DIR.resolve()
+    if shipped and not (named and force):
+        raise OutputError("refusing to write into the shipped models directory; name the file "
+                          "with --out and add --force to replace the shipped model", file=str(path))
+    for target in (path, card_path(path)):
+        if os.path.lexists(target) and not force:
+            raise OutputError("already exists; pass --force to replace it, or choose another --out",
+                              file=str(target))
 
 
 def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL, *,

@@ -94,6 +94,8 @@ class FileParse:
     # in hand anyway, instead of reading every input a second time
     sha256: str | None = None
     size: int | None = None
+    # control characters removed from the file's text fields (see strip_controls)
+    controls: int = 0
 
     @property
     def slot_count(self) -> int:
@@ -120,10 +122,34 @@ class ParseResult:
 
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--.*?-->")
 _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060\u00ad]")
+# C0 and C1 control characters and DEL, except tab, newline and carriage return (a line break
+# here): terminal escape sequences, NULs and bells are never article text.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (tab, newline and CR kept): see :data:`_CONTROL`."""
+    return text if text.isprintable() else _CONTROL.sub("", text)
+
+
+def count_controls(text: str) -> int:
+    """How many characters :func:`strip_controls` removes from ``text``."""
+    return 0 if text.isprintable() else len(_CONTROL.findall(text))
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text`` as ``U+XXXX`` (JSON can escape one; it is not text
+    and cannot be written as UTF-8), else None."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def clean_text(text: str) -> str:
-    """Whitespace-normalised text: HTML tags stripped, entities unescaped, runs of spaces collapsed.
+    """Whitespace-normalised text: HTML tags stripped, entities unescaped, control characters
+    removed, runs of spaces collapsed.
 
     Pages and CSVs come from scrapes, so ``<b>`` and ``&amp;`` are artefacts, not content. Curly
     quotes, dashes and £ are kept: normalising those is the clean stage's job.
@@ -135,14 +161,15 @@ def clean_text(text: str) -> str:
         if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
             return text
         if text.isascii():
-            return " ".join(text.split())
+            return " ".join(strip_controls(text).split())
     else:
         if "<" in text:
             text = _TAG.sub(" ", text)
         if "&" in text:
-            text = html.unescape(text)
+            text = html.unescape(text)  # "&#27;" is an ESC: controls are stripped after this
             if "<" in text:
                 text = _TAG.sub(" ", text)
+    text = strip_controls(text)
     if not text.isascii() and _INVISIBLE.search(text):
         text = _INVISIBLE.sub("", text)
     return " ".join(text.split())
@@ -721,9 +748,10 @@ def _record_slot(file: str, line: int, position: int, headline: Any, standfirst:
                  ) -> Slot | Reject:
     """Validate one JSONL/CSV record into a slot, or say why it is rejected."""
     def bad(reason: str) -> Reject:
-        return Reject(file, line, reason, _snippet(clean_text(str(headline or ""))) or None)
+        snippet = _SURROGATE.sub("\ufffd", clean_text(str(headline or "")))
+        return Reject(file, line, reason, _snippet(snippet) or None)
 
-    if headline is None or (isinstance(headline, str) and not clean_text(headline)):
+    if headline is None or (isinstance(headline, str) and not headline.strip()):
         return bad("no headline")
     if not isinstance(headline, str):
         return bad("headline is not text")
@@ -737,6 +765,17 @@ def _record_slot(file: str, line: int, position: int, headline: Any, standfirst:
     if systems is not None and not (isinstance(systems, list)
                                     and all(isinstance(s, str) for s in systems)):
         return bad("systems is not a list of strings")
+    for name, value in (("headline", headline), ("standfirst", standfirst), ("caption", caption),
+                        ("kicker", kicker), ("series", series), ("id", id_),
+                        *(("systems", s) for s in systems or ())):
+        found = lone_surrogate(value) if isinstance(value, str) else None
+        if found:
+            return bad(f"{name} contains a lone surrogate ({found}), which is not text")
+    id_text = strip_controls(str(id_)).strip() if id_ is not None else None
+    if id_ is not None and not id_text:
+        return bad("id is empty once control characters are removed")
+    if not clean_text(headline):
+        return bad("no headline (nothing left once tags and control characters are removed)")
     headline = clean_text(headline)
     standfirst = clean_text(standfirst) if standfirst else None
     caption = clean_text(caption) if caption else None
@@ -751,8 +790,19 @@ def _record_slot(file: str, line: int, position: int, headline: Any, standfirst:
     return Slot(file, line, position, topical, standfirst or None, caption,
                 clean_text(kicker) or None if kicker else found_kicker,
                 clean_text(series) or None if series else found_series,
-                id=str(id_).strip() if id_ is not None else None,
+                id=id_text,
                 systems=[clean_text(s) for s in systems if clean_text(s)] if systems else None)
+
+
+def _field_controls(*values: Any) -> int:
+    """Control characters in the text fields of one record (lists of strings counted too)."""
+    n = 0
+    for value in values:
+        if isinstance(value, str):
+            n += count_controls(value)
+        elif isinstance(value, list):
+            n += sum(count_controls(v) for v in value if isinstance(v, str))
+    return n
 
 
 def parse_jsonl(text: str, file: str, config: ParseConfig | None = None
@@ -760,9 +810,17 @@ def parse_jsonl(text: str, file: str, config: ParseConfig | None = None
     """Parse JSON Lines records (``headline`` required; ``standfirst``, ``id``, ``caption``,
     ``kicker``, ``series``, ``systems`` optional; other keys ignored). Blank lines are skipped.
     """
+    slots, rejects, _ = _parse_jsonl(text, file, config)
+    return slots, rejects
+
+
+def _parse_jsonl(text: str, file: str, config: ParseConfig | None = None
+                 ) -> tuple[list[Slot], list[Reject], int]:
+    """:func:`parse_jsonl`, and the number of control characters stripped from text fields."""
     splitter = _splitter(config or ParseConfig())
     slots: list[Slot] = []
     rejects: list[Reject] = []
+    controls = 0
     position = 0
     for number, raw in enumerate(text.split("\n"), 1):
         if not raw.strip():
@@ -772,17 +830,98 @@ def parse_jsonl(text: str, file: str, config: ParseConfig | None = None
             record = json.loads(raw)
         except (json.JSONDecodeError, RecursionError) as exc:
             message = getattr(exc, "msg", "too deeply nested")
-            rejects.append(Reject(file, number, f"not valid JSON ({message})", _snippet(raw.strip())))
+            rejects.append(Reject(file, number, f"not valid JSON ({message})",
+                                  _snippet(strip_controls(raw).strip())))
             continue
         if not isinstance(record, dict):
-            rejects.append(Reject(file, number, "not a JSON object", _snippet(raw.strip())))
+            rejects.append(Reject(file, number, "not a JSON object", _snippet(strip_controls(raw).strip())))
             continue
+        get = record.get
+        controls += _field_controls(get("headline"), get("standfirst"), get("caption"), get("id"),
+                                    get("kicker"), get("series"), get("systems"))
         out = _record_slot(file, number, position, record.get("headline"), record.get("standfirst"),
                            splitter, caption=record.get("caption"), id_=record.get("id"),
                            kicker=record.get("kicker"), series=record.get("series"),
                            systems=record.get("systems"))
         (slots if isinstance(out, Slot) else rejects).append(out)  # type: ignore[arg-type]
-    return slots, rejects
+    return slots, rejects, controls
+
+
+@dataclass
+class TagInput:
+    """A ``tag`` input: what to classify, the JSON records to echo (None for plain lines), their
+    line numbers, the rejects, and the control characters stripped; ``read = tagged + rejected``."""
+
+    items: list[Any] = field(default_factory=list)
+    records: list[dict[str, Any] | None] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    controls: int = 0
+
+    @property
+    def read(self) -> int:
+        """Non-blank lines read."""
+        return len(self.items) + len(self.rejects)
+
+
+def parse_tag_lines(text: str, file: str, config: ParseConfig | None = None) -> TagInput:
+    """Headlines one per line, or JSON records (a line opening with ``{``), for ``hsj-pipeline tag``.
+
+    Each line is checked as :func:`parse_jsonl` checks a record (the same reasons), so ``tag``,
+    ``parse`` and ``run`` accept and reject the same lines; a bad line is a reject, not an error.
+    Headline, standfirst and series lose their control characters in the item and the record.
+    """
+    if not text or text.isspace():
+        raise InputError("empty file (no text)", file=file, line=1)
+    splitter = _splitter(config or ParseConfig())
+    out = TagInput()
+    position = 0
+    for number, raw in enumerate(text.split("\n"), 1):
+        if not raw.strip():
+            continue
+        position += 1
+        record: dict[str, Any] | None = None
+        if raw.lstrip().startswith("{"):
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                message = getattr(exc, "msg", "too deeply nested")
+                out.rejects.append(Reject(file, number, f"not valid JSON ({message})",
+                                          _snippet(strip_controls(raw).strip())))
+                continue
+            assert isinstance(record, dict)  # valid JSON opening with "{"
+            get = record.get
+            out.controls += _field_controls(get("headline"), get("standfirst"), get("series"))
+            checked = _record_slot(file, number, position, get("headline"), get("standfirst"), splitter,
+                                   caption=get("caption"), id_=get("id"), kicker=get("kicker"),
+                                   series=get("series"), systems=get("systems"))
+            if isinstance(checked, Reject):
+                out.rejects.append(checked)
+                continue
+            record = dict(record)
+            for key in ("headline", "standfirst", "series"):
+                if isinstance(record.get(key), str):
+                    record[key] = strip_controls(record[key])
+            item: Any = {"headline": record["headline"], "standfirst": record.get("standfirst"),
+                         "series": record.get("series")}
+        else:
+            out.controls += count_controls(raw)
+            checked = _record_slot(file, number, position, raw, None, splitter)
+            if isinstance(checked, Reject):
+                out.rejects.append(checked)
+                continue
+            item = strip_controls(raw).strip()
+        out.items.append(item)
+        out.records.append(record)
+        out.lines.append(number)
+    return out
+
+
+def no_usable_articles(read: int, rejected: int, rejects_at: str | None) -> InputError:
+    """The one error of ``parse``, ``run`` and ``tag`` when the inputs gave nothing to write
+    (raised after the rejects are written, so every reason can still be read)."""
+    where = f"; reasons in {rejects_at}" if rejected and rejects_at else ""
+    return InputError(f"no usable articles in the input ({read} read, {rejected} rejected{where})")
 
 
 def _column_index(spec: str, header: list[str] | None, file: str, role: str) -> int:
@@ -820,7 +959,16 @@ def parse_csv(text: str, file: str, headline_column: str | None = None,
     default may be absent; one given explicitly must exist. An ``id`` column, if the header has
     one, becomes the record id; other columns (labels, dates) are not carried.
     """
+    slots, rejects, _ = _parse_csv(text, file, headline_column, standfirst_column, config)
+    return slots, rejects
+
+
+def _parse_csv(text: str, file: str, headline_column: str | None = None,
+               standfirst_column: str | None = None, config: ParseConfig | None = None
+               ) -> tuple[list[Slot], list[Reject], int]:
+    """:func:`parse_csv`, and the number of control characters stripped from text fields."""
     config = config or ParseConfig()
+    controls = 0
     splitter = _splitter(config)
     head_spec = (headline_column or config.headline_column).strip()
     stand_explicit = standfirst_column is not None
@@ -877,13 +1025,14 @@ def parse_csv(text: str, file: str, headline_column: str | None = None,
             rejects.append(Reject(file, line, "row is missing the headline or standfirst column",
                                   _snippet(clean_text(",".join(row)))))
             continue
-        out = _record_slot(file, line, position, row[head_i],
-                           row[stand_i] if stand_i is not None else None, splitter,
-                           id_=(row[id_i] or None) if id_i is not None else None)
+        standfirst = row[stand_i] if stand_i is not None else None
+        id_ = (row[id_i] or None) if id_i is not None else None
+        controls += _field_controls(row[head_i], standfirst, id_)
+        out = _record_slot(file, line, position, row[head_i], standfirst, splitter, id_=id_)
         (slots if isinstance(out, Slot) else rejects).append(out)  # type: ignore[arg-type]
     if header is None and head_i is None:
         raise InputError("empty file (no rows)", file=file, line=1)
-    return slots, rejects
+    return slots, rejects, controls
 
 
 # ---- files, merging and the stage entry point ------------------------------------------------
@@ -906,13 +1055,14 @@ def parse_text(text: str, file: str, kind: str, config: ParseConfig, *,
     if not text or text.isspace():  # not text.strip(): no copy of the whole file
         raise InputError("empty file (no text)", file=file, line=1)
     if kind == "jsonl":
-        slots, rejects = parse_jsonl(text, file, config)
-        return FileParse(file, kind, None, slots, rejects)
+        slots, rejects, controls = _parse_jsonl(text, file, config)
+        return FileParse(file, kind, None, slots, rejects, controls=controls)
     if kind == "csv":
-        slots, rejects = parse_csv(text, file, headline_column, standfirst_column, config)
-        return FileParse(file, kind, None, slots, rejects)
+        slots, rejects, controls = _parse_csv(text, file, headline_column, standfirst_column, config)
+        return FileParse(file, kind, None, slots, rejects, controls=controls)
     title, slots, rejects = parse_page(text, file, config)
-    return FileParse(file, kind, title, slots, rejects)
+    # every line of a page is text (title, caption, headline, standfirst): count in the whole
+    return FileParse(file, kind, title, slots, rejects, controls=count_controls(text))
 
 
 def parse_file(path: str | Path, config: ParseConfig, *, headline_column: str | None = None,
@@ -952,6 +1102,7 @@ class ArticleMerger:
         self._by_ident: dict[str, Article] = {}  # identity headline -> first article with derived id
         self.slots = 0
         self.merged = 0
+        self.controls = 0
         self.rejects: list[Reject] = []
         self.files: list[dict[str, Any]] = []
         self.digests: list[tuple[str, str | None, int | None]] = []
@@ -963,9 +1114,11 @@ class ArticleMerger:
             self.add(slot)
         self.rejects.extend(parsed.rejects)
         self.slots += len(parsed.rejects)
+        self.controls += parsed.controls
         self.files.append({"file": parsed.file, "kind": parsed.kind, "title": parsed.title,
                            "slots": parsed.slot_count,
-                           "rejected": len(self.rejects) - rejected_before})
+                           "rejected": len(self.rejects) - rejected_before,
+                           "controls_stripped": parsed.controls})
         self.digests.append((parsed.file, parsed.sha256, parsed.size))
 
     def add(self, slot: Slot) -> None:
@@ -1018,7 +1171,8 @@ class ArticleMerger:
         """The articles, rejects and reconciled counts so far."""
         articles = list(self.by_id.values())
         counts = {"slots": self.slots, "written": len(articles), "merged": self.merged,
-                  "rejected": len(self.rejects), "files": self.files}
+                  "rejected": len(self.rejects), "controls_stripped": self.controls,
+                  "files": self.files}
         assert counts["slots"] == counts["written"] + counts["merged"] + counts["rejected"]
         return ParseResult(articles, list(self.rejects), counts, list(self.digests))
 

@@ -11,10 +11,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from .errors import escape_controls
 from .report import CATEGORY_ORDER
 
 MAX_SUMMARY_CLUSTERS = 15
+
+
+def _plain(text: str) -> Text:
+    """User text (headlines, terms, paths) for a table cell: controls escaped, no rich markup."""
+    return Text(escape_controls(text))
 
 
 class RichProgress:
@@ -57,6 +64,9 @@ def print_summary(result: Any, console: Console) -> None:
     head.add_row("articles", str(len(articles)))
     head.add_row("merged duplicates", str(rec.get("merged", "-")))
     head.add_row("rejects", str(len(result.rejects)))
+    stripped = result.counts.get("parse", {}).get("controls_stripped", 0)
+    if stripped:
+        head.add_row("control characters stripped", str(stripped))
     head.add_row("clusters", str(len(result.clusters)))
     gold = sum(1 for a in articles if a.label_source == "gold")
     head.add_row("training labels (gold)", str(gold))
@@ -77,7 +87,7 @@ def print_summary(result: Any, console: Console) -> None:
     golden = Counter(a.category for a in articles if a.label_source == "gold")
     order = [c for c in CATEGORY_ORDER if cats.get(c)] + sorted(c for c in cats if c and c not in CATEGORY_ORDER)
     for cat in order:
-        table.add_row(cat, str(cats[cat]), str(golden.get(cat, 0)), str(unsure.get(cat, 0)))
+        table.add_row(_plain(cat), str(cats[cat]), str(golden.get(cat, 0)), str(unsure.get(cat, 0)))
     if cats.get(None):
         table.add_row("(untagged)", str(cats[None]), "", "")
     if gold:
@@ -93,7 +103,8 @@ def print_summary(result: Any, console: Console) -> None:
         ctable.add_column("representative headline", overflow="fold")
         ordered = sorted(result.clusters, key=lambda c: (-c.size, c.id))
         for c in ordered[:MAX_SUMMARY_CLUSTERS]:
-            ctable.add_row(str(c.id), str(c.size), ", ".join(list(c.terms)[:5]), c.representative_headline or "")
+            ctable.add_row(str(c.id), str(c.size), _plain(", ".join(list(c.terms)[:5])),
+                           _plain(c.representative_headline or ""))
         if len(ordered) > MAX_SUMMARY_CLUSTERS:
             ctable.caption = f"{len(ordered) - MAX_SUMMARY_CLUSTERS} more in report.html"
         console.print(ctable)
@@ -108,7 +119,7 @@ def print_summary(result: Any, console: Console) -> None:
     if result.outputs:
         out = Table(title="outputs", show_header=False, title_justify="left", box=None)
         for name, path in result.outputs.items():
-            out.add_row(name, str(path))
+            out.add_row(name, _plain(str(path)))
         console.print(out)
 
 

@@ -76,8 +76,10 @@ def test_title_only_page_warns(tmp_path) -> None:
     page = tmp_path / "t.txt"
     page.write_text("Dorset ICS\n", encoding="utf-8")
     done = cli(page, "--out", tmp_path / "a.jsonl")
-    assert done.returncode == 0
-    assert done.stderr.splitlines()[0] == f"warning: {page}: page has a title (Dorset ICS) but no articles"
+    assert done.returncode == 2  # nothing usable in the input: an error in parse, run and tag alike
+    assert done.stderr.splitlines() == [
+        f"warning: {page}: page has a title (Dorset ICS) but no articles",
+        "error: no usable articles in the input (0 read, 0 rejected)"]
 
 
 @pytest.mark.parametrize("name, data, needle", [

@@ -81,7 +81,7 @@ def test_tag_plain_lines_and_jsonl_records(tmp_path: Path, model: Path) -> None:
                       '{"headline": "ICB overspend grows", "standfirst": "Deficit widens", "id": "x1"}\n')
     result = runner.invoke(app, ["tag", str(source), "--model", str(model)])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 2
     assert lines[0]["headline"] == "Trust chair steps down" and lines[1]["id"] == "x1"
     clf = load_classifier(model)
@@ -105,12 +105,24 @@ def test_tag_stdin_out_file_and_threshold(tmp_path: Path, model: Path) -> None:
     assert all(abs(sum(r["scores"].values()) - 1) < 1e-3 for r in records)
 
 
-def test_tag_bad_jsonl_record_names_the_line(tmp_path: Path, model: Path) -> None:
+def test_tag_bad_jsonl_record_is_a_reject_naming_the_line(tmp_path: Path, model: Path) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text('{"headline": "ok"}\n{"standfirst": "no headline"}\n')
-    result = runner.invoke(app, ["tag", str(source), "--model", str(model)])
-    assert isinstance(result.exception, InputError)
-    assert str(result.exception) == f"{source}:2: JSON record without a non-empty 'headline'"
+    source.write_text('{"headline": "ok"}\n{"standfirst": "no headline"}\n{"headline": "b", "x"\n')
+    done = run_cli("tag", str(source), "--model", str(model))
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["headline"] for line in done.stdout.splitlines()] == ["ok"]
+    assert done.stderr.splitlines() == [
+        f"reject: {source}:2: no headline",
+        f"reject: {source}:3: not valid JSON (Expecting ':' delimiter)",
+        "tagged 1 headlines: 3 lines read = 1 tagged + 2 rejected"]
+    out = tmp_path / "t.jsonl"
+    done = run_cli("tag", str(source), "--model", str(model), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rejects = [json.loads(line) for line in (tmp_path / "t.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [
+        (2, "no headline"), (3, "not valid JSON (Expecting ':' delimiter)")]
+    assert len(out.read_text().splitlines()) == 1
+    assert f"rejects written to {tmp_path / 't.rejects.jsonl'}" in done.stderr
 
 
 def test_tag_missing_model_is_a_model_error(tmp_path: Path) -> None:

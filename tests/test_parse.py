@@ -448,3 +448,98 @@ def test_ids_derived_in_workers_merge_exactly_like_ids_derived_in_the_merge(seed
         merger.add_file(parsed)
     result = merger.result()
     assert result.articles == seeds.articles and result.counts == seeds.counts
+
+
+# ---- hostile text: lone surrogates and control characters ------------------------------------
+
+import unicodedata  # noqa: E402
+
+from pipeline.parse import count_controls, strip_controls  # noqa: E402
+
+
+def _controls_in(value: object) -> list[str]:
+    """Control characters (Cc) anywhere in a JSON-like value."""
+    if isinstance(value, str):
+        return [c for c in value if unicodedata.category(c) == "Cc"]
+    if isinstance(value, dict):
+        return [c for v in value.values() for c in _controls_in(v)]
+    if isinstance(value, list):
+        return [c for v in value for c in _controls_in(v)]
+    return []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("headline", "Bad \\udfff story"), ("standfirst", "x \\ud800 y"), ("id", "a\\udfffb"),
+    ("systems", ["Kent", "\\udc80"]), ("caption", "\\udfff"), ("kicker", "\\udbff"),
+    ("series", "\\udfffx"),
+])
+def test_lone_surrogate_is_a_reject_naming_the_field(tmp_path: Path, field: str, value: object) -> None:
+    record = {"headline": "Trust fined over late accounts", "standfirst": "A trust was fined."}
+    record[field] = value
+    raw = json.dumps(record).replace("\\\\u", "\\u")  # the escape itself, as a file would hold it
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"headline": "A good story about trusts"}\n' + raw + "\n", encoding="utf-8")
+    result = parse_paths([path], CFG)  # merging hashed the headline: a surrogate crashed here
+    assert [a.headline for a in result.articles] == ["A good story about trusts"]
+    (reject,) = result.rejects
+    assert reject.line == 2 and reject.reason.startswith(f"{field} contains a lone surrogate (U+")
+    reject.to_json().encode("utf-8")  # writable as UTF-8
+    assert result.counts["slots"] == 2 and result.counts["rejected"] == 1
+
+
+def test_controls_stripped_from_every_field_and_counted_jsonl(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_text(
+        '{"headline": "Esc \\u001b]0;title\\u0007 trust \\u001b[2J fined", "standfirst": '
+        '"C1 \\u0085\\u009b here\\u0000.", "id": "x\\u001b1", "systems": ["Kent\\u0007"], '
+        '"caption": "Photo\\u007f", "kicker": "Exclusive\\u0008", "series": "Col\\u0090"}\n'
+        '{"headline": "\\u001b\\u0007\\u0085"}\n', encoding="utf-8")
+    result = parse_paths([path], CFG)
+    (article,) = result.articles
+    assert article.headline == "Esc ]0;title trust [2J fined"
+    assert article.standfirst == "C1 here." and article.id == "x1" and article.systems == ["Kent"]
+    assert (article.caption, article.kicker, article.series) == ("Photo", "Exclusive", "Col")
+    assert _controls_in(json.loads(article.to_json())) == []
+    (reject,) = result.rejects
+    assert reject.line == 2 and "nothing left once tags and control characters are removed" in reject.reason
+    assert result.counts["controls_stripped"] == 14  # 11 in the article, 3 in the reject
+    assert result.counts["files"][0]["controls_stripped"] == 14
+
+
+def test_controls_stripped_and_counted_csv_and_page(tmp_path: Path) -> None:
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text('headline,standfirst,other\n"Trust\x85 fined\x7f","A fine\x0b.","\x9b"\n',
+                        encoding="utf-8")
+    result = parse_paths([csv_path], CFG)
+    assert [(a.headline, a.standfirst) for a in result.articles] == [("Trust fined", "A fine.")]
+    assert result.counts["controls_stripped"] == 3  # the unused column is not read
+    page = tmp_path / "p.txt"
+    page.write_text("Kent\x85 ICS\n\nCaption\x9b1\n\nTrust\x7f fined over\x0c accounts\n\n\n"
+                    "The trust was fined for filing late accounts.\n", encoding="utf-8")
+    result = parse_paths([page], CFG)
+    (article,) = result.articles
+    assert article.systems == ["Kent ICS"] and article.caption == "Caption1"
+    assert article.headline == "Trust fined over accounts"
+    assert result.counts["controls_stripped"] == 4
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("plain ascii", "plain ascii"), ("a\x1b[2Jb", "a[2Jb"), ("  a \x07 b  ", "a b"),
+    ("caf\u00e9\x85 \x9b", "caf\u00e9"), ("x &#27;[31m y", "x [31m y"), ("<b>\x1b</b>z", "z"),
+    ("tab\tand\nnewline\rcr", "tab and newline cr"), ("\x7f", ""),
+])
+def test_clean_text_strips_controls_on_every_path(text: str, expected: str) -> None:
+    assert clean_text(text) == expected
+    assert strip_controls("a\tb\nc\x00\x1b\x85") == "a\tb\nc"
+    assert count_controls("a\tb\nc\x00\x1b\x85\r") == 3
+
+
+def test_page_line_cache_is_right_for_repeated_control_lines(tmp_path: Path) -> None:
+    # the same raw line twice (cached the second time) is cleaned the same way both times
+    line = "Trust\x85 fined over late accounts"
+    page = tmp_path / "p.txt"
+    page.write_text(f"Kent ICS\n\n\n{line}\n\n\nThe trust was fined.\n\n\n{line}\n\n\n"
+                    "A second story told again.\n", encoding="utf-8")
+    result = parse_paths([page], CFG)
+    assert [a.headline for a in result.articles] == ["Trust fined over late accounts"] * 2
+    assert result.counts["controls_stripped"] == 2

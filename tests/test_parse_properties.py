@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -251,3 +252,17 @@ def test_title_check_agrees_with_decoding_both_readings(first, lines) -> None:
         assert expected
     else:
         assert not expected
+
+
+_CONTROLISH = st.text(alphabet=st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x9f), st.sampled_from("é£’\u00a0\u200b<>&;#b/ ")),
+    max_size=60)
+
+
+@SETTINGS
+@given(st.one_of(_CONTROLISH, st.text(max_size=60)))
+def test_clean_text_leaves_no_control_character(text: str) -> None:
+    # every path of clean_text (printable fast path, ASCII path, tags/entities) strips controls
+    out = clean_text(text)
+    assert not any(unicodedata.category(c) == "Cc" for c in out), repr(out)
+    assert out == clean_text(text)  # deterministic

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline.model_store import read_labels
-from pipeline.tag_features import NgramTfidf, char_text, item_texts
+from pipeline.tag_features import ItemTypeError, NgramTfidf, TextInputError, char_text, item_parts, \
+    item_texts
 
 SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()]
 ALPHABET = SPACES + list("ab&;#x9Q\\'\"-.é£—") + ["\u00a8", "\u0301", "\u2019", "\ud800",
@@ -103,3 +104,16 @@ def test_char_text_shortcut_for_ascii_equals_the_full_repair(text: str) -> None:
 
     assert char_text(text) == normalise_key(undo_encoding(text))
     assert char_text(text + "Ab\x0bC") == normalise_key(undo_encoding(text + "Ab\x0bC"))
+
+
+@pytest.mark.parametrize("items, message", [
+    (["ok", " "], "item 1: empty or whitespace-only text"),
+    ([{"headline": ""}], "item 0: empty or whitespace-only headline"),
+    ([{"headline": 3}], "item 0: needs a 'headline' string, got int"),
+    ([{"headline": "x", "standfirst": 1}], "item 0: 'standfirst' must be a string or null, got int"),
+    (["ok", 5], "item 1: expected a headline string or a mapping with 'headline', got int"),
+])
+def test_item_errors_name_the_item_once(items, message) -> None:
+    with pytest.raises((TextInputError, ItemTypeError)) as info:
+        item_parts(items)
+    assert str(info.value) == message  # once: the key is the prefix, not also the message
