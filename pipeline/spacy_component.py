@@ -176,7 +176,7 @@ class HsjCategory(Pipe):
 @Language.factory(FACTORY_NAME,
                   default_config={"model": "", "min_confidence": None, "trust_pickle": False},
                   assigns=["doc.cats", *(f"doc._.{n}" for n in EXTENSIONS[1:])],
-                  default_score_weights={"cats_macro_f": 1.0})
+                  default_score_weights={"cats_score": 1.0})
 def make_hsj_category(nlp: Language, name: str, model: str, min_confidence: float | None,
                       trust_pickle: bool) -> HsjCategory:
     """Create the component from its config: ``model`` path ("" = the shipped
