@@ -16,9 +16,13 @@ headline; ``doc._.hsj_standfirst`` (a string) adds a standfirst. A doc whose tex
 whitespace is left untagged (its extensions stay None), as ``tag`` skips blank lines.
 
 The model is referenced by path in the component's config and loaded (verified against its
-card) when the component is created; ``nlp.to_disk`` writes the config only, never a copy.
+card) when the component is created; ``nlp.to_disk`` never copies it: it writes the config and,
+in the component's directory, ``model.json`` with the model's SHA-256, so that ``spacy.load``
+warns when the file at that path is no longer the model the pipeline was saved with.
 """
 
+import json
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +36,8 @@ from spacy.training import Example
 from spacy.util import minibatch
 
 from .config import DEFAULT_MODEL, TagConfig
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
+from .io import write_text_atomic
 
 if TYPE_CHECKING:
     from .tag import CategoryClassifier, TagColumns
@@ -97,16 +102,19 @@ class HsjCategory(Pipe):
     classifier : a fitted classifier (the factory loads it from ``model``).
     min_confidence : below this a model label is uncertain; None = the model's own threshold.
     model : the path the classifier came from ("" = the shipped one); kept for display.
+    model_sha256 : the SHA-256 of that file (from its card), saved by :meth:`to_disk`.
     """
 
     def __init__(self, nlp: Language, name: str, classifier: "CategoryClassifier", *,
-                 min_confidence: float | None = None, model: str = "") -> None:
+                 min_confidence: float | None = None, model: str = "",
+                 model_sha256: str | None = None) -> None:
         from .tag import min_confidence_of
 
         self.vocab = nlp.vocab
         self.name = name
         self.classifier = classifier
         self.model = model
+        self.model_sha256 = model_sha256
         self.tag_config = TagConfig(min_confidence=min_confidence, model=model)
         self.min_confidence = min_confidence_of(classifier, self.tag_config)  # the one in effect
 
@@ -167,6 +175,41 @@ class HsjCategory(Pipe):
                    nlp: Language | None = None) -> None:
         """Nothing to do: the classifier is trained with ``hsj-pipeline train``, not by spaCy."""
 
+    # -- serialisation: the model's identity only (the model stays where its path says) ---------
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        """The model's path and SHA-256 as JSON."""
+        return json.dumps({"model": self.model, "model_sha256": self.model_sha256},
+                          sort_keys=True).encode("utf-8")
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> "HsjCategory":
+        """Warn when the model loaded now is not the one :meth:`to_bytes` recorded."""
+        recorded = json.loads(data.decode("utf-8")).get("model_sha256")
+        if recorded and self.model_sha256 and recorded != self.model_sha256:
+            where = self.model or "the shipped model"
+            warnings.warn(f"{self.name}: {where} is not the model this pipeline was saved with "
+                          f"(SHA-256 {self.model_sha256[:12]}... now, {recorded[:12]}... then), so "
+                          "its scores may differ; save the pipeline again to accept it, or put "
+                          "the old model file back", UserWarning, stacklevel=2)
+        return self
+
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        """Write ``model.json`` (path and SHA-256; never the model itself)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path / "model.json", self.to_bytes().decode("utf-8") + "\n")
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> "HsjCategory":
+        """Check ``model.json`` if there is one (see :meth:`from_bytes`)."""
+        record = Path(path) / "model.json"
+        if record.is_file():
+            try:
+                self.from_bytes(record.read_bytes())
+            except (ValueError, AttributeError) as exc:  # not JSON, not UTF-8, not an object
+                raise ModelError(f"not the model record this component writes ({exc})",
+                                 file=str(record)) from None
+        return self
+
     def score(self, examples: Iterable[Example], **kwargs: Any) -> dict[str, Any]:
         """spaCy's single-label category scores (``nlp.evaluate``) against the examples' cats."""
         return Scorer.score_cats(examples, "cats", labels=self.labels, multi_label=False,
@@ -185,8 +228,9 @@ def make_hsj_category(nlp: Language, name: str, model: str, min_confidence: floa
     if min_confidence is not None and not 0.0 <= float(min_confidence) <= 1.0:
         raise ConfigError(f"must be between 0 and 1, got {min_confidence}",
                           key=f"components.{name}.min_confidence")
-    from .model_store import load_classifier
+    from .model_store import load_classifier, read_card
 
     path = Path(model) if model else DEFAULT_MODEL
     classifier = load_classifier(path, trust_pickle=trust_pickle)
-    return HsjCategory(nlp, name, classifier, min_confidence=min_confidence, model=model)
+    return HsjCategory(nlp, name, classifier, min_confidence=min_confidence, model=model,
+                       model_sha256=str(read_card(path)["artefact_sha256"]))

@@ -6,6 +6,7 @@ import importlib
 import json
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pipeline.spacy_component as component_module
 import pipeline.tag as tag_module
 from pipeline.config import DEFAULT_MODEL, TagConfig
 from pipeline.errors import ConfigError, ModelError
-from pipeline.model_store import load_classifier, save_classifier
+from pipeline.model_store import load_classifier, read_card, save_classifier
 from pipeline.tag import tag_items
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -227,11 +228,37 @@ def test_config_round_trip_references_the_model(tmp_path: Path, clf) -> None:
     saved = list((tmp_path / "nlp").rglob("*"))
     assert not [p for p in saved if p.suffix in (".skops", ".joblib")]
     assert sum(p.stat().st_size for p in saved if p.is_file()) < 1_000_000  # no model copy
-    loaded = spacy.load(tmp_path / "nlp")
+    record = json.loads((tmp_path / "nlp" / "hsj_category" / "model.json").read_text())
+    assert record == {"model": str(DEFAULT_MODEL),
+                      "model_sha256": read_card(DEFAULT_MODEL)["artefact_sha256"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same model: no warning
+        loaded = spacy.load(tmp_path / "nlp")
     assert loaded.pipe_names == ["sentencizer", "hsj_category"]
     assert loaded.config["components"]["hsj_category"] == shown
     assert loaded.get_pipe("hsj_category").min_confidence == 0.6
     assert [tags_of(d) for d in loaded.pipe(HEADLINES)] == [tags_of(d) for d in nlp.pipe(HEADLINES)]
+
+
+def test_loading_a_pipeline_whose_model_changed_warns(nlp, tmp_path: Path) -> None:
+    nlp.to_disk(tmp_path / "nlp")
+    record = tmp_path / "nlp" / "hsj_category" / "model.json"
+    record.write_text(json.dumps({"model": "", "model_sha256": "0" * 64}))
+    with pytest.warns(UserWarning, match="not the model this pipeline was saved with"):
+        loaded = spacy.load(tmp_path / "nlp")
+    assert tags_of(loaded(HEADLINES[0])) == tags_of(nlp(HEADLINES[0]))  # still usable
+    record.write_text("not json")
+    with pytest.raises(ModelError, match="model.json"):
+        spacy.load(tmp_path / "nlp")
+
+
+def test_bytes_round_trip(nlp) -> None:
+    other = spacy.blank("en")
+    other.add_pipe("hsj_category")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        other.from_bytes(nlp.to_bytes())
+    assert tags_of(other(HEADLINES[0])) == tags_of(nlp(HEADLINES[0]))
 
 
 def test_default_config_uses_the_shipped_model(nlp) -> None:
