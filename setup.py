@@ -15,7 +15,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-BUNDLED = ("configs", "models", "data/samples", "data/labels", "data/eval")
+BUNDLED = ("configs", "models", "data/samples", "data/labels", "data/eval", "data/calibration",
+            "data/outside")
 
 
 class BuildWithData(build_py):

@@ -24,7 +24,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cli") / "m.joblib"
+    out = tmp_path_factory.mktemp("cli") / "m.skops"
     result = runner.invoke(app, ["train", "--labels", str(SEEDS), "--out", str(out), "--folds", "2"])
     assert result.exit_code == 0, result.output
     assert "79 examples from 1 files" in result.output and "macro-F1" in result.output
@@ -33,7 +33,7 @@ def model(tmp_path_factory) -> Path:
 
 def test_train_writes_model_and_card(model: Path) -> None:
     card = json.loads(model.with_suffix(".json").read_text())
-    assert card["artefact"] == "m.joblib"
+    assert card["artefact"] == "m.skops" and card["artefact_format"] == "skops"
     assert card["cross_validation"]["folds"] == 2 and card["cross_validation"]["n"] == 79
     assert sum(card["examples_per_class"].values()) == 79
     assert card["training_data"]["files"][0]["name"] == "seeds.jsonl"
@@ -89,7 +89,7 @@ def test_tag_plain_lines_and_jsonl_records(tmp_path: Path, model: Path) -> None:
                           {"headline": "ICB overspend grows", "standfirst": "Deficit widens"}],
                          clf, TagConfig())
     for line, tag in zip(lines, expected):
-        assert {k: line[k] for k in ("category", "confidence", "uncertain", "scores")} == tag
+        assert {k: line[k] for k in ("category", "confidence", "uncertain", "uncertain_reason", "label_source", "scores")} == tag
         assert list(line["scores"]) == clf.classes_.tolist()
 
 
@@ -167,7 +167,7 @@ def test_tag_in_chunks_gives_the_whole_batch_result(tmp_path: Path, model: Path)
     records = [json.loads(line) for line in out.read_text().splitlines()]
     expected = tag_items(headlines, load_classifier(model), TagConfig())
     assert [r["headline"] for r in records] == headlines
-    assert [{k: r[k] for k in ("category", "confidence", "uncertain", "scores")} for r in records] \
+    assert [{k: r[k] for k in ("category", "confidence", "uncertain", "uncertain_reason", "label_source", "scores")} for r in records] \
         == expected
 
 
@@ -177,7 +177,7 @@ def test_full_disk_is_one_line_exit_5_and_no_partial_file(tmp_path: Path, comman
     full.mkdir()
     headlines = tmp_path / "h.txt"
     headlines.write_text("Trust deficit doubles\nICB appoints chief executive\n", encoding="utf-8")
-    target = full / {"tag": "t.jsonl", "evaluate": "m.json", "train": "m.joblib"}[command]
+    target = full / {"tag": "t.jsonl", "evaluate": "m.json", "train": "m.skops"}[command]
     args = {"tag": ["tag", str(headlines), "--out", str(target)],
             "evaluate": ["evaluate", "--labels", str(SEEDS), "--folds", "2", "--json", str(target)],
             "train": ["train", "--labels", str(SEEDS), "--folds", "2", "--out", str(target)]}[command]
@@ -188,3 +188,18 @@ def test_full_disk_is_one_line_exit_5_and_no_partial_file(tmp_path: Path, comman
     assert errors == [f"error: {target}: cannot write: No space left on device"], done.stderr
     assert "Traceback" not in done.stderr
     assert list(full.iterdir()) == []
+
+
+def test_a_pickle_model_needs_trust_pickle_on_every_command(tmp_path: Path) -> None:
+    """A .joblib model is a pickle: tag, run and evaluate refuse it (exit 4, one line saying why)
+    unless --trust-pickle is given."""
+    pickle_model = tmp_path / "p.joblib"
+    done = run_cli("train", "--labels", str(SEEDS), "--out", str(pickle_model), "--folds", "0")
+    assert done.returncode == 0, done.stderr
+    refused = run_cli("tag", "-", "--model", str(pickle_model), stdin="Chair steps down\n")
+    assert refused.returncode == 4 and "--trust-pickle" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not refused.stdout
+    trusted = run_cli("tag", "-", "--model", str(pickle_model), "--trust-pickle", stdin="Chair steps down\n")
+    assert trusted.returncode == 0 and json.loads(trusted.stdout)["category"]
+    run_refused = run_cli("run", "--model", str(pickle_model), "--out", str(tmp_path / "o"))
+    assert run_refused.returncode == 4 and not (tmp_path / "o" / "articles.jsonl").exists()

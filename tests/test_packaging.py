@@ -22,7 +22,7 @@ def test_the_wheel_carries_configs_model_and_data(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("hsj_pipeline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for relative in ("configs/default.toml", "configs/categories.toml", "configs/normalise.toml",
-                     "models/category_classifier.joblib", "models/category_classifier.json"):
+                     "models/category_classifier.skops", "models/category_classifier.json"):
         assert f"pipeline/_bundled/{relative}" in names
     for folder in ("samples", "labels"):
         here = {p.name for p in (ROOT / "data" / folder).iterdir() if p.is_file()}
@@ -41,4 +41,4 @@ def test_a_bundled_directory_is_where_the_package_looks(tmp_path: Path) -> None:
     code = "import pipeline.config as c; print(c.CONFIG_DIR); print(c.DEFAULT_MODEL)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True,
                          env={"PYTHONPATH": str(tmp_path), "PATH": ""}).stdout.split()
-    assert out == [str(package / "_bundled" / "configs"), str(package / "_bundled" / "models" / "category_classifier.joblib")]
+    assert out == [str(package / "_bundled" / "configs"), str(package / "_bundled" / "models" / "category_classifier.skops")]
