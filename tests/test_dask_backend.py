@@ -126,11 +126,23 @@ def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
             df.update(df_partition(([h for h, _ in part], [s for _, s in part]), config.ngram_min,
                                    config.ngram_max))
         fitted = fitted_vectoriser(df, len(docs), config)
-        assert fitted.counter_.vocabulary_ == local.counter_.vocabulary_
+        # the same vocabulary in the same order, so vectoriser.joblib is the same bytes
+        assert list(fitted.counter_.vocabulary_.items()) == list(local.counter_.vocabulary_.items())
+        assert _saved(fitted) == _saved(local)
         np.testing.assert_array_equal(fitted.tfidf_.idf_, local.tfidf_.idf_)
         X = sp.vstack([fitted.transform(docs[s:s + 97]) for s in range(0, len(docs), 97)], format="csr")
         assert X.shape == X_local.shape
         assert abs(X - X_local).max() < 1e-12
+
+
+def _saved(vectoriser: object) -> bytes:
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(vectoriser, buffer)
+    return buffer.getvalue()
 
 
 def test_unknown_scheduler_gives_a_one_line_config_error(model_path: Path,

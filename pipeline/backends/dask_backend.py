@@ -126,13 +126,15 @@ def clean_partition(config_json: str, heads: list[str], stands: list[str]
 
 def df_partition(part: tuple[list[list[str]], list[list[str]], Any], ngram_min: int,
                  ngram_max: int) -> Counter:
-    """Document frequency of every n-gram in a partition (an article counts once per term)."""
+    """Document frequency of every n-gram in a partition (an article counts once per term), the
+    terms in order of first appearance: summed in partition order, that is the local
+    vocabulary's order (a set here would order them by string hash, which differs per process)."""
     from ..vectorise import TokenNgrams
 
     analyzer = TokenNgrams(ngram_min, ngram_max)
     counts: Counter = Counter()
     for head, stand in zip(part[0], part[1]):
-        counts.update(set(analyzer((head, stand))))
+        counts.update(list(dict.fromkeys(analyzer((head, stand)))))
     return counts
 
 
@@ -226,7 +228,8 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
 
 
 def fitted_vectoriser(df: Counter, n_docs: int, config: VectoriseConfig) -> Any:
-    """A :class:`~pipeline.vectorise.Vectoriser` fitted from summed document frequencies.
+    """A :class:`~pipeline.vectorise.Vectoriser` fitted from summed document frequencies (in
+    order of first appearance), equal to the local fit, vocabulary order included.
 
     Mirrors ``Vectoriser.fit_transform``: scikit-learn's ``min_df``/``max_df`` pruning (with the
     same fallbacks for tiny corpora), alphabetical columns, and ``TfidfTransformer``'s smoothed
@@ -235,40 +238,29 @@ def fitted_vectoriser(df: Counter, n_docs: int, config: VectoriseConfig) -> Any:
     from numbers import Integral
 
     import numpy as np
-    import scipy.sparse as sp
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-    from ..vectorise import TokenNgrams, Vectoriser
+    from ..vectorise import Vectoriser
 
-    vectoriser = Vectoriser(config)
     min_df, max_df, notes = Vectoriser._df_bounds(config, n_docs)
-    vectoriser.notes_ = notes
-    analyzer = TokenNgrams(config.ngram_min, config.ngram_max)
     high = max_df if isinstance(max_df, Integral) else max_df * n_docs
     low = min_df if isinstance(min_df, Integral) else min_df * n_docs
-    terms = sorted(t for t, d in df.items() if low <= d <= high) if high >= low else []
+    terms = [t for t, d in df.items() if low <= d <= high] if high >= low else []
     if not terms and df:
-        terms = sorted(df)
+        terms = list(df)
         notes.append("min_df/max_df pruned every term; kept all terms instead")
         min_df, max_df = 1, 1.0
-    counter = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df, dtype=np.float64)
-    counter.vocabulary_ = {term: i for i, term in enumerate(terms)}
-    counter.fixed_vocabulary_ = not terms
-    vectoriser.counter_ = counter
-    vectoriser.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
     if not terms:
         notes.append("empty vocabulary: no text had a content word")
-        vectoriser.tfidf_.idf_ = np.zeros(0)
-        return vectoriser
-    vectoriser.tfidf_.fit(sp.csr_matrix((1, len(terms)), dtype=np.float64))  # shapes, then the idf:
-    doc_freq = np.fromiter((df[t] for t in terms), dtype=np.float64, count=len(terms))
+    by_column = sorted(terms)
+    columns = np.empty(len(terms), dtype=np.int64)
+    columns[sorted(range(len(terms)), key=terms.__getitem__)] = np.arange(len(terms))
+    doc_freq = np.fromiter((df[t] for t in by_column), dtype=np.float64, count=len(by_column))
     doc_freq += 1.0
     idf = np.full_like(doc_freq, fill_value=n_docs + 1, dtype=np.float64)
     idf /= doc_freq
     np.log(idf, out=idf)
     idf += 1.0
-    vectoriser.tfidf_.idf_ = idf
-    return vectoriser
+    return Vectoriser.from_fitted(config, terms, columns, idf if terms else np.zeros(0), min_df, max_df, notes)
 
 
 def block_shape(X: Any) -> tuple[int, int, int]:
