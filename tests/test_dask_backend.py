@@ -37,6 +37,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for page in sorted(generated.glob("*.txt")):
         page.rename(root / f"b_{page.name}")
     generated.rmdir()
+    (root / "c_rejects.jsonl").write_text('{"headline": ""}\n{"standfirst": "no headline"}\n', encoding="utf-8")
     return root
 
 
@@ -53,7 +54,8 @@ def cluster_address() -> str:
 @pytest.fixture(scope="module")
 def both(corpus: Path, model_path: Path, cluster_address: str,
          tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, RunResult]:
-    local = run([corpus], config=load_config(), model=model_path, n_jobs=1)
+    local = run([corpus], config=load_config(), model=model_path, n_jobs=1,
+                out_dir=tmp_path_factory.mktemp("local") / "out")
     config = load_config(overrides=['run.backend="dask"', f'run.scheduler="{cluster_address}"'])
     out = tmp_path_factory.mktemp("dask") / "out"
     dask = run([corpus], config=config, model=model_path, out_dir=out, n_jobs=2)
@@ -103,6 +105,16 @@ def test_outputs_written_and_manifest_names_the_backend(both: tuple[RunResult, R
     assert dask.manifest["backend"]["workers"] == 2
     lines = dask.outputs["articles.jsonl"].read_text(encoding="utf-8").splitlines()
     assert lines == [a.to_json() for a in dask.articles]
+
+
+def test_same_bytes_as_the_local_backend(both: tuple[RunResult, RunResult]) -> None:
+    """articles.jsonl, rejects.jsonl and vectoriser.joblib are the local run's bytes (report.html
+    and run.json also name the backend and its libraries)."""
+    local, dask = both
+    for name in ("articles.jsonl", "rejects.jsonl", "vectoriser.joblib"):
+        assert dask.outputs[name].read_bytes() == local.outputs[name].read_bytes(), name
+    assert local.rejects and dask.manifest["outputs"]["vectoriser.joblib"]["sha256"] == \
+        local.manifest["outputs"]["vectoriser.joblib"]["sha256"]
 
 
 def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
