@@ -32,10 +32,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,40 @@ def _n_parts(n_items: int, workers: int) -> int:
 # ---- work done on the workers (module-level so Dask pickles them by reference) -------------------
 
 
-def parse_partition(paths: list[str], config: ParseConfig) -> list[Any]:
-    """Parse a group of files; the client merges them in order."""
-    from ..parse import parse_file
+@dataclass(frozen=True)
+class NotReadOnWorker:
+    """An input a worker could not read (not there, no permission...): the client parses it."""
 
-    return [parse_file(path, config) for path in paths]
+    name: str
+    reason: str
+
+
+def parse_partition(files: list[tuple[str, str]], config: ParseConfig) -> tuple[str, list[Any]]:
+    """Parse a group of files, each given as (real path on the client, name the user gave): read
+    by the real path, recorded under the name. A file this worker cannot read comes back as a
+    :class:`NotReadOnWorker`. Returns this worker's address and the results, in order."""
+    from ..errors import InputError
+    from ..io import read_bytes
+    from ..parse import parse_bytes
+
+    parsed: list[Any] = []
+    for real, name in files:
+        try:
+            data = read_bytes(Path(real))
+        except InputError as exc:
+            parsed.append(NotReadOnWorker(name, exc.message))
+            continue
+        parsed.append(parse_bytes(data, name, config))
+    return _worker_address(), parsed
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):  # not in a worker (a direct call)
+        return "(not a worker)"
 
 
 @lru_cache(maxsize=4)
@@ -119,7 +149,10 @@ def clean_partition(config_json: str, heads: list[str], stands: list[str]
     """Headline tokens, standfirst tokens and pound amounts of each article of a partition."""
     from ..clean import parse_amounts
 
-    tokens = _cleaner(config_json).tokens(heads + stands)
+    try:
+        tokens = _cleaner(config_json).tokens(heads + stands)
+    except ConfigError as exc:  # e.g. clean.normalise_file is not on this worker's filesystem
+        raise ConfigError(f"{exc.message} (on worker {_worker_address()})", key=exc.key) from None
     amounts = [list(dict.fromkeys(parse_amounts(h) + parse_amounts(s))) for h, s in zip(heads, stands)]
     return tokens[:len(heads)], tokens[len(heads):], amounts
 
@@ -177,16 +210,44 @@ def _in_order(client: Any, futures: list[Any]) -> Iterator[Any]:
         yield value
 
 
-def _parse(client: Any, inputs: list[Path], config: ParseConfig, workers: int) -> Any:
+def _parse(client: Any, inputs: list[Path], config: ParseConfig, workers: int, notes: list[str]) -> Any:
+    """Parse on the workers, merged in input order. Workers get each input's real path, resolved
+    here (their working directory is not the client's), and record the name the user gave, so
+    sources are the local run's. The client checks each file's bytes against the worker's
+    checksum as results come in, and parses an input itself (with a note naming the worker)
+    when the worker could not read it or read other bytes (its filesystem is not the client's)."""
+    from ..io import real_paths
     from ..parse import ArticleMerger
 
-    groups = split_even([str(p) for p in inputs], _n_parts(len(inputs), workers) if len(inputs) > 1 else 1)
+    files = list(zip(real_paths(inputs), (str(p) for p in inputs)))
+    groups = split_even(files, _n_parts(len(inputs), workers) if len(inputs) > 1 else 1)
     futures = client.map(parse_partition, groups, config=config, pure=False)
     merger = ArticleMerger()
-    for parsed_files in _in_order(client, futures):
-        for parsed in parsed_files:
-            merger.add_file(parsed)
+    for group, (worker, parsed_files) in zip(groups, _in_order(client, futures)):
+        for (real, name), parsed in zip(group, parsed_files, strict=True):
+            merger.add_file(_as_the_client_reads(parsed, worker, real, name, config, notes))
     return merger.result()
+
+
+def _as_the_client_reads(parsed: Any, worker: str, real: str, name: str, config: ParseConfig,
+                         notes: list[str]) -> Any:
+    """The worker's parse of input ``name`` if it read the bytes the client reads; else the
+    client's own parse (which names the file as the local run does if it cannot read it either)."""
+    from ..io import sha256_file
+    from ..parse import parse_file
+
+    if isinstance(parsed, NotReadOnWorker):
+        notes.append(f"parse: worker {worker} cannot read {name} ({parsed.reason}); parsed on the client")
+        return parse_file(name, config)
+    try:
+        same = sha256_file(Path(real)) == parsed.sha256
+    except OSError:
+        return parse_file(name, config)  # the client cannot read it: the local run's error
+    if not same:
+        notes.append(f"parse: worker {worker} read other bytes than the client at {real} ({name}); "
+                     "parsed on the client")
+        return parse_file(name, config)
+    return parsed
 
 
 def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: int
@@ -200,7 +261,10 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
     heads = [headline_text(a) for a in articles]
     stands = ["" if is_blurb(a, blurbs) else (a.standfirst or "") for a in articles]
     bounds = [len(p) for p in split_even(range(len(articles)), _n_parts(len(articles), workers))]
-    config_json = json.dumps(asdict(config), sort_keys=True)
+    values = asdict(config)
+    if values.get("normalise_file"):  # read on the workers, whose working directory is not ours
+        values["normalise_file"] = os.path.realpath(values["normalise_file"])
+    config_json = json.dumps(values, sort_keys=True)
     futures, texts_parts, start = [], [], 0
     for size in bounds:
         h, s = client.scatter([heads[start:start + size], stands[start:start + size]])
@@ -353,7 +417,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, progress: A
 
         t0 = time.perf_counter()
         progress.start("parse", len(inputs))
-        parsed = _parse(client, inputs, config.parse, workers)
+        parsed = _parse(client, inputs, config.parse, workers, notes)
         articles: list[Article] = list(parsed.articles)
         rejects: list[Reject] = list(parsed.rejects)
         counts["parse"] = dict(parsed.counts)
