@@ -10,6 +10,10 @@ order of the entries in each row (the L2 norm sums them in that order), same dty
 against ``CountVectorizer`` in tests/test_vectorise.py. idf and normalisation are still
 scikit-learn's ``TfidfTransformer``.
 
+Saving: the fitted vectoriser pickles as plain values (config fields, terms, columns, idf, df
+limits) and rebuilds its scikit-learn parts on load, so ``vectoriser.joblib`` is the same bytes
+whatever ran before in the process (see :meth:`Vectoriser.__getstate__`).
+
 Weighting: n-grams are counted per field (never across the headline/standfirst boundary), then
 ``count = headline_weight * headline_count + standfirst_count`` before sublinear tf, idf and L2
 normalisation. Document frequencies count an article once, whichever field a term came from.

@@ -3,20 +3,24 @@
 Used by :func:`pipeline.run.run` when ``run.backend = "dask"``. With ``run.scheduler`` set it
 connects to that scheduler (``tcp://host:8786``); otherwise it starts a
 ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes and closes it after.
-Workers need this package installed (same version) and the input files at the same paths.
+Workers need this package installed (same version).
 
 How each stage is distributed, and why the output equals the local backend's:
 
-- parse: partitions are contiguous groups of input files; workers parse them, the client merges
-  the slots by article id in file order with the same :class:`~pipeline.parse.ArticleMerger`,
-  so articles, rejects and counts are the local ones.
+- parse: partitions are contiguous groups of input files, sent as real absolute paths resolved
+  on the client (a worker's working directory is not the client's) with the names the user gave,
+  which the records keep. The client merges the slots by article id in file order with the same
+  :class:`~pipeline.parse.ArticleMerger`, so articles, rejects and counts are the local ones; it
+  checks each file's SHA-256 against its own copy and parses a file itself where a worker could
+  not read it or read other bytes (a note names the worker).
 - clean: blurbs need the whole corpus, so the client finds them (cheap string work), then workers
   turn partitions of (headline, standfirst) texts into tokens with a per-worker cached
   :class:`~pipeline.clean.TextCleaner`. Tokens do not depend on the batch, so they are the local
   ones. The token partitions stay on the workers for vectorising.
 - vectorise: workers count document frequencies of their partition's n-grams; the client sums
-  them and applies ``min_df``/``max_df`` exactly as scikit-learn does, which gives the local
-  vocabulary and idf (not an approximation); workers then transform their partitions.
+  them (terms in order of first appearance) and applies ``min_df``/``max_df`` exactly as
+  scikit-learn does, which gives the local vocabulary, its order and idf (not an approximation;
+  the saved ``vectoriser.joblib`` is the local bytes); workers then transform their partitions.
 - cluster: the TF-IDF blocks stay on the workers. Above ``NATIVE_CLUSTER_MIN`` distinct articles
   k-means is Dask-native (:mod:`pipeline.backends.dask_cluster`): the local stage's steps on the
   same seeded samples, with full-batch k-means and the naive Bayes refinement computed from
