@@ -76,7 +76,9 @@ def readable(term: str) -> str:
     return term.replace("_", " ")
 
 
-def _feature_names(source: Any, n_features: int) -> list[str]:
+def feature_names_of(source: Any, n_features: int) -> list[str]:
+    """Column names from a fitted vectoriser (or a list), ``f0``... without one (shared with the
+    Dask backend's native clustering)."""
     if source is None:
         return [f"f{i}" for i in range(n_features)]
     if hasattr(source, "get_feature_names_out"):
@@ -483,7 +485,7 @@ def _cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig
     if n != len(articles):
         raise ValueError(f"X has {n} rows but there are {len(articles)} articles")
     notes: list[str] = []
-    names = _feature_names(feature_names, X.shape[1])
+    names = feature_names_of(feature_names, X.shape[1])
     nonempty = np.flatnonzero(np.diff(X.indptr) > 0)
     n_empty = n - len(nonempty)
     if n_empty:
@@ -509,7 +511,7 @@ def _cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig
         unique_labels, steps = _refine_nb(Xu, unique_labels, weights, config)
         notes.append(f"naive Bayes refinement: {steps} step(s)")
 
-    unique_labels, k_final = _renumber(unique_labels, inverse)
+    unique_labels, k_final = renumber_by_size(unique_labels, inverse)
     n_outliers = int((unique_labels[inverse] < 0).sum())
     if n_outliers:
         notes.append(f"{n_outliers} article(s) left as outliers (-1) by {config.method}")
@@ -548,9 +550,10 @@ def describe(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray
                          k=k, method=method, k_scores=k_scores, notes=notes, counts=counts)
 
 
-def _renumber(labels: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, int]:
+def renumber_by_size(labels: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, int]:
     """Clusters numbered by size (articles, duplicates counted) desc, then first appearance;
-    -1 stays -1. Returns the new labels of the distinct rows and the number of clusters."""
+    -1 stays -1. Returns the new labels of the distinct rows and the number of clusters
+    (shared with the Dask backend's native clustering)."""
     row_labels = labels[inverse]
     kept = row_labels >= 0
     found, first_pos, sizes = np.unique(row_labels[kept], return_index=True, return_counts=True)

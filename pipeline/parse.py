@@ -1068,8 +1068,16 @@ def parse_text(text: str, file: str, kind: str, config: ParseConfig, *,
 def parse_file(path: str | Path, config: ParseConfig, *, headline_column: str | None = None,
                standfirst_column: str | None = None) -> FileParse:
     """Read (via :mod:`pipeline.io`) and parse one input file; its checksum and size too."""
-    data = read_bytes(Path(path))
-    parsed = parse_text(decode_text(data, str(path)), str(path), input_kind(path), config,
+    return parse_bytes(read_bytes(Path(path)), str(path), config, headline_column=headline_column,
+                       standfirst_column=standfirst_column)
+
+
+def parse_bytes(data: bytes, name: str, config: ParseConfig, *, headline_column: str | None = None,
+                standfirst_column: str | None = None) -> FileParse:
+    """Parse the bytes of the input file the user named ``name`` (its kind from that name, which
+    is also the file of every source and reject), with their checksum and size. Separate from
+    the reading so a Dask worker can read the file by its real path and still record the name."""
+    parsed = parse_text(decode_text(data, name), name, input_kind(name), config,
                         headline_column=headline_column, standfirst_column=standfirst_column)
     parsed.sha256, parsed.size = hashlib.sha256(data).hexdigest(), len(data)
     return parsed

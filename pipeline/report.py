@@ -2,9 +2,11 @@
 
 It shows the run's headline figures, category counts per ICS page (stacked bars), a 2-D map of
 the articles coloured by category with clusters outlined, a cluster table (terms, size,
-representative headline, category mix), the uncertain articles, and the counts, reconciliation
-and timings. Every text from the data goes through :func:`html.escape`. Large runs stay small:
-the map draws a deterministic sample of at most ``MAX_POINTS`` articles and tables are capped.
+representative headline, category mix), the uncertain articles, and the counts and
+reconciliation. It carries no date or timing (run.json has them), so the same input and config
+give the same bytes whatever the job count or the day. Every text from the data goes through
+:func:`html.escape`. Large runs stay small: the map draws a deterministic sample of at most
+``MAX_POINTS`` articles and tables are capped.
 """
 from __future__ import annotations
 
@@ -382,15 +384,9 @@ def _counts_section(result: Any) -> str:
     if rows:
         parts.append(f'<table class="counts"><thead><tr><th>stage</th><th>counts</th></tr></thead>'
                      f'<tbody>{"".join(rows)}</tbody></table>')
-    if timings:
-        longest = max(timings.values()) or 1.0
-        bars = "".join(
-            f'<div class="trow"><span class="tname">{_e(s)}</span><span class="tbar">'
-            f'<span style="width:{100 * t / longest:.1f}%"></span></span><span class="tval">{t:.2f} s</span></div>'
-            for s, t in timings.items())
-        parts.append(f'<h3>Time per stage</h3><div class="timings">{bars}'
-                     f'<div class="trow total"><span class="tname">total</span><span></span>'
-                     f'<span class="tval">{sum(timings.values()):.2f} s</span></div></div>')
+    if timings:  # not drawn: the page is the same bytes for the same input and config
+        parts.append('<p class="muted">Time per stage and the run\'s date are in run.json '
+                     '(<code>timings_seconds</code>, <code>started</code>, <code>finished</code>).</p>')
     return "".join(parts)
 
 
@@ -483,12 +479,6 @@ td.hl{max-width:520px}
 .recon{font-size:14px}
 .ok,.bad{display:inline-block;border-radius:999px;padding:2px 10px;font-weight:600;font-size:12px;margin-right:8px}
 .ok{background:#e3f6ea;color:#05603a}.bad{background:#fde8e7;color:#b42318}
-.timings{max-width:620px}
-.trow{display:grid;grid-template-columns:100px 1fr 70px;gap:10px;align-items:center;margin:4px 0}
-.tbar{height:10px;background:#eef0f3;border-radius:5px;overflow:hidden}
-.tbar span{display:block;height:100%;background:var(--accent)}
-.tval{text-align:right;font-variant-numeric:tabular-nums;color:var(--muted)}
-.trow.total{border-top:1px solid var(--line);padding-top:4px;font-weight:600}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:22px}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 footer{color:var(--muted);font-size:12px;text-align:center;padding-bottom:30px}
@@ -518,9 +508,9 @@ def render_report(result: Any) -> str:
             ("rejects", len(rejects), "warn" if rejects else "")]
     kpi_html = "".join(f'<div class="kpi {cls}"><b>{_fmt(v)}</b><span>{_e(k)}</span></div>'
                        for k, v, cls in kpis)
-    when = manifest.get("finished") or manifest.get("started") or ""
+    # no date or timing on the page (they are in run.json): same input and config, same bytes
     subtitle = (f'{len(inputs)} input file{"s" if len(inputs) != 1 else ""} · '
-                f'hsj-pipeline {_e(manifest.get("version", ""))} · {_e(when)}')
+                f'hsj-pipeline {_e(manifest.get("version", ""))}')
     legend = _legend(categories, colours, cat_counts)
     comparison = _get(result, "comparison")
     since = ('<section id="previous"><h2>Since the previous run</h2>'

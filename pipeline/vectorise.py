@@ -10,12 +10,17 @@ order of the entries in each row (the L2 norm sums them in that order), same dty
 against ``CountVectorizer`` in tests/test_vectorise.py. idf and normalisation are still
 scikit-learn's ``TfidfTransformer``.
 
+Saving: the fitted vectoriser pickles as plain values (config fields, terms, columns, idf, df
+limits) and rebuilds its scikit-learn parts on load, so ``vectoriser.joblib`` is the same bytes
+whatever ran before in the process (see :meth:`Vectoriser.__getstate__`).
+
 Weighting: n-grams are counted per field (never across the headline/standfirst boundary), then
 ``count = headline_weight * headline_count + standfirst_count`` before sublinear tf, idf and L2
 normalisation. Document frequencies count an article once, whichever field a term came from.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -212,12 +217,8 @@ class Vectoriser(TransformerMixin, BaseEstimator):
             min_df, max_df = 1, 1.0
             self.notes_.append("min_df/max_df pruned every term; kept all terms instead")
         if not terms:  # empty vocabulary: every text was stop words, numbers or nothing
-            self.counter_ = CountVectorizer(analyzer=analyzer, vocabulary=[], dtype=np.float64)
             self.notes_.append("empty vocabulary: no text had a content word")
-            self.counter_.vocabulary_ = {}
-            self.counter_.fixed_vocabulary_ = True
-            self.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
-            self.tfidf_.idf_ = np.zeros(0)
+            self._set_fitted([], np.zeros(0, dtype=np.int64), np.zeros(0), min_df, max_df)
             return sp.csr_matrix((n_docs, 0), dtype=np.float64)
         self.counter_ = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df, dtype=np.float64)
         self.counter_.fixed_vocabulary_ = False
@@ -271,6 +272,66 @@ class Vectoriser(TransformerMixin, BaseEstimator):
         if not nonzero.all():
             rows, cols, data = rows[nonzero], cols[nonzero], data[nonzero]
         return _csr(n_docs, len(self.counter_.vocabulary_), rows, cols, data)
+
+    # ---- fitted state from values, and the saved form -------------------------------------------
+
+    @classmethod
+    def from_fitted(cls, config: VectoriseConfig | None, terms: Sequence[str], columns: np.ndarray,
+                    idf: np.ndarray, min_df: int | float, max_df: int | float,
+                    notes: Sequence[str] = ()) -> Vectoriser:
+        """A fitted vectoriser from its values: ``terms`` in vocabulary order with their
+        ``columns``, the ``idf`` per column and the effective df limits. How a saved vectoriser
+        is loaded, and how the Dask backend builds the one it fitted from summed frequencies."""
+        vectoriser = cls(config)
+        vectoriser.notes_ = list(notes)
+        vectoriser._set_fitted(terms, columns, idf, min_df, max_df)
+        return vectoriser
+
+    def _set_fitted(self, terms: Sequence[str], columns: np.ndarray, idf: np.ndarray,
+                    min_df: int | float, max_df: int | float) -> None:
+        """``counter_`` and ``tfidf_`` as ``fit_transform`` leaves them (an empty vocabulary is a
+        fixed empty one, as ``CountVectorizer`` would refuse to fit it)."""
+        config = self._config
+        analyzer = TokenNgrams(config.ngram_min, config.ngram_max)
+        if len(terms):
+            self.counter_ = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df, dtype=np.float64)
+        else:
+            self.counter_ = CountVectorizer(analyzer=analyzer, vocabulary=[], dtype=np.float64)
+        self.counter_.vocabulary_ = dict(zip(terms, np.asarray(columns).tolist()))
+        self.counter_.fixed_vocabulary_ = not len(terms)
+        self.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
+        self.tfidf_.idf_ = np.ascontiguousarray(idf, dtype=np.float64)
+        if len(terms):
+            self.tfidf_.n_features_in_ = len(terms)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The saved form: plain values (config fields, notes, terms in vocabulary order, their
+        columns, idf, df limits), so ``vectoriser.joblib`` is a function of the fitted values.
+
+        Why not the scikit-learn objects: pickle writes a string object once and refers back to
+        it, by identity, and their attribute names are not the same objects in every process
+        (Python shares one table of attribute names per class, taken from its first instance;
+        when that was unpickled -- the classifier, loaded before vectorising with --jobs 2 -- the
+        names are other objects than the interned ones). The bytes then depended on the job count.
+        """
+        state: dict[str, Any] = {"config": None if self.config is None else dataclasses.asdict(self.config)}
+        if hasattr(self, "counter_"):
+            vocabulary = self.counter_.vocabulary_
+            state.update(
+                notes=[str(n) for n in getattr(self, "notes_", [])],
+                terms=[str(t) for t in vocabulary],
+                columns=np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary)),
+                idf=np.ascontiguousarray(self.tfidf_.idf_, dtype=np.float64),
+                min_df=self.counter_.min_df, max_df=self.counter_.max_df)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild from :meth:`__getstate__`'s values (the scikit-learn parts made afresh)."""
+        values = state.get("config")
+        self.config = None if values is None else VectoriseConfig(**values)
+        if "terms" in state:
+            self.notes_ = list(state["notes"])
+            self._set_fitted(state["terms"], state["columns"], state["idf"], state["min_df"], state["max_df"])
 
     def transform(self, docs: Any) -> sp.csr_matrix:
         """TF-IDF of new documents with the fitted vocabulary and idf."""

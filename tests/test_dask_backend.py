@@ -2,12 +2,20 @@
 
 Runs on ``distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1)`` reached
 through ``run.scheduler`` (the path used for an existing cluster), over the sample pages plus a
-generated corpus of about 2,000 articles. Skipped when the ``[dask]`` extra is not installed.
+generated corpus of about 2,000 articles; and, through the CLI, on a scheduler and a worker
+started as their own processes (``dask scheduler`` / ``dask worker``), the worker in another
+working directory and with another view of the files. Skipped when the ``[dask]`` extra is not
+installed.
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +45,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for page in sorted(generated.glob("*.txt")):
         page.rename(root / f"b_{page.name}")
     generated.rmdir()
+    (root / "c_rejects.jsonl").write_text('{"headline": ""}\n{"standfirst": "no headline"}\n', encoding="utf-8")
     return root
 
 
@@ -53,7 +62,8 @@ def cluster_address() -> str:
 @pytest.fixture(scope="module")
 def both(corpus: Path, model_path: Path, cluster_address: str,
          tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, RunResult]:
-    local = run([corpus], config=load_config(), model=model_path, n_jobs=1)
+    local = run([corpus], config=load_config(), model=model_path, n_jobs=1,
+                out_dir=tmp_path_factory.mktemp("local") / "out")
     config = load_config(overrides=['run.backend="dask"', f'run.scheduler="{cluster_address}"'])
     out = tmp_path_factory.mktemp("dask") / "out"
     dask = run([corpus], config=config, model=model_path, out_dir=out, n_jobs=2)
@@ -105,6 +115,16 @@ def test_outputs_written_and_manifest_names_the_backend(both: tuple[RunResult, R
     assert lines == [a.to_json() for a in dask.articles]
 
 
+def test_same_bytes_as_the_local_backend(both: tuple[RunResult, RunResult]) -> None:
+    """articles.jsonl, rejects.jsonl and vectoriser.joblib are the local run's bytes (report.html
+    and run.json also name the backend and its libraries)."""
+    local, dask = both
+    for name in ("articles.jsonl", "rejects.jsonl", "vectoriser.joblib"):
+        assert dask.outputs[name].read_bytes() == local.outputs[name].read_bytes(), name
+    assert local.rejects and dask.manifest["outputs"]["vectoriser.joblib"]["sha256"] == \
+        local.manifest["outputs"]["vectoriser.joblib"]["sha256"]
+
+
 def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
     """The df-sum fit gives the local Vectoriser's vocabulary, idf and matrix (no cluster needed)."""
     from collections import Counter
@@ -126,11 +146,23 @@ def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
             df.update(df_partition(([h for h, _ in part], [s for _, s in part]), config.ngram_min,
                                    config.ngram_max))
         fitted = fitted_vectoriser(df, len(docs), config)
-        assert fitted.counter_.vocabulary_ == local.counter_.vocabulary_
+        # the same vocabulary in the same order, so vectoriser.joblib is the same bytes
+        assert list(fitted.counter_.vocabulary_.items()) == list(local.counter_.vocabulary_.items())
+        assert _saved(fitted) == _saved(local)
         np.testing.assert_array_equal(fitted.tfidf_.idf_, local.tfidf_.idf_)
         X = sp.vstack([fitted.transform(docs[s:s + 97]) for s in range(0, len(docs), 97)], format="csr")
         assert X.shape == X_local.shape
         assert abs(X - X_local).max() < 1e-12
+
+
+def _saved(vectoriser: object) -> bytes:
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(vectoriser, buffer)
+    return buffer.getvalue()
 
 
 def test_unknown_scheduler_gives_a_one_line_config_error(model_path: Path,
@@ -197,3 +229,124 @@ def test_dask_native_kmeans_agrees_with_local(native_both: tuple[RunResult, RunR
     assert dask.counts["cluster"]["distinct"] == local.counts["cluster"]["distinct"]
     assert [c.terms for c in dask.clusters][:3] == [c.terms for c in local.clusters][:3]
     assert all(a.category == b.category for a, b in zip(local.articles, dask.articles))
+
+
+# ---- a scheduler and a worker started as their own processes ------------------------------------
+
+STARTUP_TIMEOUT = 60.0
+
+
+def _dask(args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -m dask ...`` in its own session (so its children are stopped with it)."""
+    with open(log, "wb") as handle:
+        return subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=cwd, env=env, stdout=handle,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a process started by :func:`_dask` and its children (its own process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+def _scheduler_address(scheduler_file: Path, process: subprocess.Popen, log: Path) -> str:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"dask scheduler exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.2)
+    pytest.fail(f"dask scheduler not ready in {STARTUP_TIMEOUT:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The client's files and the worker's view of them. From ``client/`` (the CLI's working
+    directory) a user names ``a.txt``, ``hidden/b.txt``, ``other/c.txt`` and ``rejects.jsonl``;
+    the worker runs in ``worker/``, which holds a decoy ``a.txt``, sees no ``client/hidden/`` and
+    sees another ``c.txt`` in ``client/other/``."""
+    root = tmp_path_factory.mktemp("worlds")
+    pages = sorted(SAMPLES_DIR.glob("*.txt"))
+    for place, page in (("client/a.txt", 0), ("client/hidden/b.txt", 1), ("client/other/c.txt", 2),
+                        ("worker_other/c.txt", 3), ("worker/a.txt", 4)):
+        (root / place).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(pages[page], root / place)
+    (root / "client" / "rejects.jsonl").write_text('{"headline": ""}\n{"standfirst": "no headline"}\n',
+                                                   encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def external_scheduler(worlds: Path) -> str:
+    """A scheduler and one worker as separate processes on 127.0.0.1; always stopped after."""
+    logs = worlds / "logs"
+    logs.mkdir()
+    scheduler_file = logs / "scheduler.json"
+    started: list[subprocess.Popen] = []
+    try:
+        started.append(_dask(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                              "--scheduler-file", str(scheduler_file)], logs, logs / "scheduler.log"))
+        address = _scheduler_address(scheduler_file, started[0], logs / "scheduler.log")
+        view = os.pathsep.join([f"{worlds / 'client' / 'hidden'}={worlds / 'nowhere'}",
+                                f"{worlds / 'client' / 'other'}={worlds / 'worker_other'}"])
+        env = {**os.environ, "HSJ_TEST_WORKER_VIEW": view}
+        started.append(_dask(["worker", address, "--host", "127.0.0.1", "--nworkers", "1", "--nthreads", "1",
+                              "--no-dashboard", "--death-timeout", "30",
+                              "--preload", str(REPO / "tests" / "dask_worker_view.py")],
+                             worlds / "worker", logs / "worker.log", env))
+        with distributed.Client(address, timeout="30s") as client:
+            try:
+                client.wait_for_workers(1, timeout=STARTUP_TIMEOUT)
+            except TimeoutError:
+                pytest.fail(f"dask worker not ready: {(logs / 'worker.log').read_text(errors='replace')[-2000:]}")
+        yield address
+    finally:
+        for process in reversed(started):
+            _stop(process)
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
+    return subprocess.run([sys.executable, "-m", "pipeline", "run", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, env=env)
+
+
+@pytest.mark.slow
+def test_existing_cluster_reads_inputs_by_the_clients_paths(worlds: Path, external_scheduler: str) -> None:
+    """Relative names work though the worker's working directory is another (with a decoy of the
+    same name); a file the worker cannot see, or sees with other bytes, is parsed by the client,
+    with a note naming the worker and the file; the outputs are the local run's, sources included."""
+    client_dir = worlds / "client"
+    inputs = ["a.txt", "hidden/b.txt", "other/c.txt", "rejects.jsonl"]
+    done = _cli(client_dir, *inputs, "--backend", "dask", "--scheduler", external_scheduler, "--out", "dask", "-q")
+    assert done.returncode == 0, done.stderr
+    local = _cli(client_dir, *inputs, "--out", "local", "-q")
+    assert local.returncode == 0, local.stderr
+    for name in ("articles.jsonl", "rejects.jsonl", "vectoriser.joblib"):
+        assert (client_dir / "dask" / name).read_bytes() == (client_dir / "local" / name).read_bytes(), name
+    articles = [json.loads(line) for line in (client_dir / "dask" / "articles.jsonl").read_text("utf-8").splitlines()]
+    assert {s["file"] for a in articles for s in a["sources"]} == set(inputs[:3])
+    manifest = json.loads((client_dir / "dask" / "run.json").read_text("utf-8"))
+    assert manifest["backend"]["scheduler"] == external_scheduler
+    assert [i["path"] for i in manifest["inputs"]] == inputs
+    assert manifest["inputs"] == json.loads((client_dir / "local" / "run.json").read_text("utf-8"))["inputs"]
+    notes = [n for n in manifest["notes"] if n.startswith("parse:")]
+    assert len(notes) == 2, manifest["notes"]
+    assert "worker tcp://127.0.0.1:" in notes[0] and "cannot read hidden/b.txt" in notes[0]
+    assert "read other bytes" in notes[1] and "(other/c.txt)" in notes[1]
+
+
+@pytest.mark.slow
+def test_existing_cluster_missing_input_is_the_local_error(worlds: Path, external_scheduler: str) -> None:
+    from cli_helpers import one_line_error
+
+    done = _cli(worlds / "client", "a.txt", "missing.txt", "--backend", "dask", "--scheduler", external_scheduler,
+                "--out", "missing")
+    one_line_error(done, 2, "missing.txt", "no such file")

@@ -180,3 +180,14 @@ def test_uncertain_table_is_the_lowest_confidence_first_with_ties_by_id() -> Non
     shown = re.findall(r'<td class="hl">(.*?)</td>', table)
     expected = sorted(result.articles, key=lambda a: (a.confidence, a.id))[:MAX_UNCERTAIN]
     assert shown == [html.escape(a.headline, quote=True) for a in expected]
+
+
+def test_same_results_give_the_same_page_whatever_the_timings_date_or_jobs() -> None:
+    """The page is an output compared byte for byte across --jobs: no time or date on it."""
+    first, second = synthetic_result(40), synthetic_result(40)
+    second.timings = {stage: t * 7 + 0.013 for stage, t in first.timings.items()}
+    second.manifest = {**first.manifest, "started": "2031-06-30T23:59:58+00:00",
+                       "finished": "2031-06-30T23:59:59+00:00", "jobs": 8}
+    page = render_report(first)
+    assert page == render_report(second)
+    assert "2025-01-01" not in page and "1.50 s" not in page and "run.json" in page

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,12 @@ from pipeline.io import sha256_file
 from pipeline.report import CATEGORY_ORDER
 from pipeline.run import OUTPUT_FILES, RunResult, resolve_inputs, run
 
-LABELS_DIR = Path(__file__).resolve().parent.parent / "data" / "labels"
+REPO = Path(__file__).resolve().parent.parent
+LABELS_DIR = REPO / "data" / "labels"
+# What run.json may hold differently between two runs of the same input and config with another
+# --jobs: when it ran, how long each stage took, and the job count itself. Everything else --
+# counts, notes, config, inputs, model, libraries, and every output's sha256 and size -- is equal.
+RUN_JSON_VARIES = ("started", "finished", "timings_seconds", "jobs")
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +186,74 @@ def test_run_leaves_the_garbage_collector_as_it_found_it(tmp_path):
         assert gc.get_freeze_count() >= frozen * 0.9  # not unfrozen by the run
     finally:
         gc.unfreeze()
+
+
+def _cli_outputs(cwd: Path, jobs: int, *args: str) -> dict[str, bytes]:
+    """``hsj-pipeline run ... --jobs N --out out`` in ``cwd``; every output file's bytes (the same
+    --out for every run, so the paths recorded in run.json are the same too)."""
+    env = {k: v for k, v in os.environ.items() if k != "HSJ_TEST_PAUSE"}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", *args, "--jobs", str(jobs), "--out", "out",
+                           "--quiet"], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+    assert done.returncode == 0, done.stderr
+    return {name: (cwd / "out" / name).read_bytes() for name in OUTPUT_FILES}
+
+
+def _assert_same_outputs(one: dict[str, bytes], two: dict[str, bytes], varies: tuple[str, ...]) -> None:
+    for name in OUTPUT_FILES:
+        if name != "run.json":
+            assert one[name] == two[name], name
+    first, second = json.loads(one["run.json"]), json.loads(two["run.json"])
+    assert set(first) == set(second)
+    for key in first:
+        if key not in varies:
+            assert first[key] == second[key], key
+    # the hashes run.json records are those of the very files compared above
+    from hashlib import sha256
+
+    assert {n: o["sha256"] for n, o in second["outputs"].items()} == \
+        {n: sha256(two[n]).hexdigest() for n in OUTPUT_FILES if n != "run.json"}
+
+
+@pytest.mark.slow
+def test_samples_give_the_same_bytes_with_one_or_two_jobs(tmp_path: Path) -> None:
+    one = _cli_outputs(tmp_path, 1)
+    two = _cli_outputs(tmp_path, 2)
+    _assert_same_outputs(one, two, RUN_JSON_VARIES)
+    assert json.loads(two["run.json"])["jobs"] == 2 and one["articles.jsonl"].count(b"\n") > 50
+
+
+@pytest.fixture(scope="module")
+def forking_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Enough pages and articles that --jobs 2 forks the parse, the clean (threshold lowered by
+    --set below) and the overlapped tagger; plus a file of rejects."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate_corpus import write_corpus
+
+    root = tmp_path_factory.mktemp("forking")
+    write_corpus(2200, root / "pages", seed=5, per_page=10)
+    (root / "pages" / "zz_extra.jsonl").write_text(
+        '{"headline": ""}\n{"headline": "Trust board warns of deficit", "standfirst": "Plan due"}\n'
+        '{"standfirst": "no headline"}\n', encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_a_forking_run_gives_the_same_bytes_with_one_or_two_jobs(forking_corpus: Path) -> None:
+    from pipeline.backends.processes import PARSE_MIN_FILES
+    from pipeline.config import load_config
+
+    pages = forking_corpus / "pages"
+    threshold = 1000
+    args = (str(pages), "--set", f"clean.parallel_threshold={threshold}")
+    one = _cli_outputs(forking_corpus, 1, *args)
+    two = _cli_outputs(forking_corpus, 2, *args)
+    _assert_same_outputs(one, two, RUN_JSON_VARIES)
+    manifest = json.loads(two["run.json"])
+    articles = manifest["counts"]["reconciliation"]["articles_out"]
+    # big enough that every parallel stage forked with --jobs 2 (the outputs' own forked encoder
+    # starts at 20,000 articles: tests/test_outputs.py compares its bytes)
+    assert len(list(pages.iterdir())) >= PARSE_MIN_FILES
+    assert 2 * articles >= threshold and articles >= load_config().run.overlap_min_articles
+    assert "tag_wait" in manifest["timings_seconds"]  # the tagger ran in a forked child
+    assert "tag_wait" not in json.loads(one["run.json"])["timings_seconds"]
+    assert manifest["counts"]["rejects"] == 2 and one["rejects.jsonl"].count(b"\n") == 2

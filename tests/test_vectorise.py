@@ -248,3 +248,69 @@ _WORDS = st.sampled_from(["trust", "deficit", "board", "gp", "chair", "nhs_engla
        st.sampled_from(CONFIGS))
 def test_matches_countvectorizer_on_generated_corpora(docs, config):
     _assert_same_as_reference(docs, config)
+
+
+_DUMP_SCRIPT = """
+import io, sys, joblib
+from pipeline.config import VectoriseConfig
+from pipeline.vectorise import Vectoriser
+
+if len(sys.argv) > 1:
+    # what the run does when the classifier is loaded before the vectoriser is fitted (jobs > 1):
+    # the process's first CountVectorizer and TfidfTransformer are unpickled ones
+    joblib.load(sys.argv[1])
+docs = [(["trust", "deficit", "input", "dtype"], ["board", "warn", "deficit"]),
+        (["gp", "access", "input"], ["patient", "board", "dtype"]),
+        (["chair", "appoint"], ["trust", "board", "chair"])]
+vectoriser = Vectoriser(VectoriseConfig(min_df=1, max_df=1.0))
+vectoriser.fit_transform(docs)
+out = io.BytesIO()
+joblib.dump(vectoriser, out)
+sys.stdout.buffer.write(out.getvalue())
+"""
+
+
+def test_saved_bytes_do_not_depend_on_what_the_process_unpickled_before(tmp_path):
+    """The saved vectoriser is a function of its values. Python shares one table of attribute
+    names among a class's instances, taken from the first; when that first CountVectorizer was
+    unpickled (the classifier, loaded early with --jobs 2), the names are other string objects
+    and pickle's memo (by identity) wrote them differently: vectoriser.joblib differed by job count."""
+    import subprocess
+    import sys
+
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
+    counter = CountVectorizer().fit(["a trust board", "board deficit"])
+    joblib.dump([counter, TfidfTransformer().fit(counter.transform(["a trust board"]))],
+                tmp_path / "estimators.joblib")
+    fresh, after_load = (subprocess.run([sys.executable, "-c", _DUMP_SCRIPT, *extra], capture_output=True,
+                                        check=True).stdout for extra in ([], [str(tmp_path / "estimators.joblib")]))
+    assert fresh and fresh == after_load
+
+
+def test_round_trip_keeps_the_fitted_state_and_the_bytes():
+    vec = Vectoriser(VectoriseConfig(min_df=1, max_df=1.0, ngram_max=2, headline_weight=3))
+    X = vec.fit_transform(DOCS)
+    first = io.BytesIO()
+    joblib.dump(vec, first)
+    loaded = joblib.load(io.BytesIO(first.getvalue()))
+    assert loaded.config == vec.config and loaded.notes_ == vec.notes_
+    assert list(loaded.counter_.vocabulary_.items()) == list(vec.counter_.vocabulary_.items())
+    assert (loaded.counter_.min_df, loaded.counter_.max_df) == (vec.counter_.min_df, vec.counter_.max_df)
+    assert loaded.counter_.analyzer.ngram_max == 2
+    np.testing.assert_array_equal(loaded.tfidf_.idf_, vec.tfidf_.idf_)
+    assert (loaded.transform(DOCS) != vec.transform(DOCS)).nnz == 0
+    assert np.allclose(loaded.transform(DOCS).toarray(), X.toarray())
+    again = io.BytesIO()
+    joblib.dump(loaded, again)
+    assert again.getvalue() == first.getvalue()
+    unfitted = joblib.load(io.BytesIO(_dumped(Vectoriser(VectoriseConfig(headline_weight=4)))))
+    assert unfitted.config.headline_weight == 4 and not hasattr(unfitted, "counter_")
+    empty = joblib.load(io.BytesIO(_dumped(Vectoriser().fit([[], []]))))
+    assert empty.transform([["x"]]).shape == (1, 0)
+
+
+def _dumped(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()

@@ -3,20 +3,24 @@
 Used by :func:`pipeline.run.run` when ``run.backend = "dask"``. With ``run.scheduler`` set it
 connects to that scheduler (``tcp://host:8786``); otherwise it starts a
 ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes and closes it after.
-Workers need this package installed (same version) and the input files at the same paths.
+Workers need this package installed (same version).
 
 How each stage is distributed, and why the output equals the local backend's:
 
-- parse: partitions are contiguous groups of input files; workers parse them, the client merges
-  the slots by article id in file order with the same :class:`~pipeline.parse.ArticleMerger`,
-  so articles, rejects and counts are the local ones.
+- parse: partitions are contiguous groups of input files, sent as real absolute paths resolved
+  on the client (a worker's working directory is not the client's) with the names the user gave,
+  which the records keep. The client merges the slots by article id in file order with the same
+  :class:`~pipeline.parse.ArticleMerger`, so articles, rejects and counts are the local ones; it
+  checks each file's SHA-256 against its own copy and parses a file itself where a worker could
+  not read it or read other bytes (a note names the worker).
 - clean: blurbs need the whole corpus, so the client finds them (cheap string work), then workers
   turn partitions of (headline, standfirst) texts into tokens with a per-worker cached
   :class:`~pipeline.clean.TextCleaner`. Tokens do not depend on the batch, so they are the local
   ones. The token partitions stay on the workers for vectorising.
 - vectorise: workers count document frequencies of their partition's n-grams; the client sums
-  them and applies ``min_df``/``max_df`` exactly as scikit-learn does, which gives the local
-  vocabulary and idf (not an approximation); workers then transform their partitions.
+  them (terms in order of first appearance) and applies ``min_df``/``max_df`` exactly as
+  scikit-learn does, which gives the local vocabulary, its order and idf (not an approximation;
+  the saved ``vectoriser.joblib`` is the local bytes); workers then transform their partitions.
 - cluster: the TF-IDF blocks stay on the workers. Above ``NATIVE_CLUSTER_MIN`` distinct articles
   k-means is Dask-native (:mod:`pipeline.backends.dask_cluster`): the local stage's steps on the
   same seeded samples, with full-batch k-means and the naive Bayes refinement computed from
@@ -32,10 +36,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,11 +104,40 @@ def _n_parts(n_items: int, workers: int) -> int:
 # ---- work done on the workers (module-level so Dask pickles them by reference) -------------------
 
 
-def parse_partition(paths: list[str], config: ParseConfig) -> list[Any]:
-    """Parse a group of files; the client merges them in order."""
-    from ..parse import parse_file
+@dataclass(frozen=True)
+class NotReadOnWorker:
+    """An input a worker could not read (not there, no permission...): the client parses it."""
 
-    return [parse_file(path, config) for path in paths]
+    name: str
+    reason: str
+
+
+def parse_partition(files: list[tuple[str, str]], config: ParseConfig) -> tuple[str, list[Any]]:
+    """Parse a group of files, each given as (real path on the client, name the user gave): read
+    by the real path, recorded under the name. A file this worker cannot read comes back as a
+    :class:`NotReadOnWorker`. Returns this worker's address and the results, in order."""
+    from ..errors import InputError
+    from ..io import read_bytes
+    from ..parse import parse_bytes
+
+    parsed: list[Any] = []
+    for real, name in files:
+        try:
+            data = read_bytes(Path(real))
+        except InputError as exc:
+            parsed.append(NotReadOnWorker(name, exc.message))
+            continue
+        parsed.append(parse_bytes(data, name, config))
+    return _worker_address(), parsed
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):  # not in a worker (a direct call)
+        return "(not a worker)"
 
 
 @lru_cache(maxsize=4)
@@ -119,20 +153,25 @@ def clean_partition(config_json: str, heads: list[str], stands: list[str]
     """Headline tokens, standfirst tokens and pound amounts of each article of a partition."""
     from ..clean import parse_amounts
 
-    tokens = _cleaner(config_json).tokens(heads + stands)
+    try:
+        tokens = _cleaner(config_json).tokens(heads + stands)
+    except ConfigError as exc:  # e.g. clean.normalise_file is not on this worker's filesystem
+        raise ConfigError(f"{exc.message} (on worker {_worker_address()})", key=exc.key) from None
     amounts = [list(dict.fromkeys(parse_amounts(h) + parse_amounts(s))) for h, s in zip(heads, stands)]
     return tokens[:len(heads)], tokens[len(heads):], amounts
 
 
 def df_partition(part: tuple[list[list[str]], list[list[str]], Any], ngram_min: int,
                  ngram_max: int) -> Counter:
-    """Document frequency of every n-gram in a partition (an article counts once per term)."""
+    """Document frequency of every n-gram in a partition (an article counts once per term), the
+    terms in order of first appearance: summed in partition order, that is the local
+    vocabulary's order (a set here would order them by string hash, which differs per process)."""
     from ..vectorise import TokenNgrams
 
     analyzer = TokenNgrams(ngram_min, ngram_max)
     counts: Counter = Counter()
     for head, stand in zip(part[0], part[1]):
-        counts.update(set(analyzer((head, stand))))
+        counts.update(list(dict.fromkeys(analyzer((head, stand)))))
     return counts
 
 
@@ -159,16 +198,44 @@ def _in_order(client: Any, futures: list[Any]) -> Iterator[Any]:
         yield value
 
 
-def _parse(client: Any, inputs: list[Path], config: ParseConfig, workers: int) -> Any:
+def _parse(client: Any, inputs: list[Path], config: ParseConfig, workers: int, notes: list[str]) -> Any:
+    """Parse on the workers, merged in input order. Workers get each input's real path, resolved
+    here (their working directory is not the client's), and record the name the user gave, so
+    sources are the local run's. The client checks each file's bytes against the worker's
+    checksum as results come in, and parses an input itself (with a note naming the worker)
+    when the worker could not read it or read other bytes (its filesystem is not the client's)."""
+    from ..io import real_paths
     from ..parse import ArticleMerger
 
-    groups = split_even([str(p) for p in inputs], _n_parts(len(inputs), workers) if len(inputs) > 1 else 1)
+    files = list(zip(real_paths(inputs), (str(p) for p in inputs)))
+    groups = split_even(files, _n_parts(len(inputs), workers) if len(inputs) > 1 else 1)
     futures = client.map(parse_partition, groups, config=config, pure=False)
     merger = ArticleMerger()
-    for parsed_files in _in_order(client, futures):
-        for parsed in parsed_files:
-            merger.add_file(parsed)
+    for group, (worker, parsed_files) in zip(groups, _in_order(client, futures)):
+        for (real, name), parsed in zip(group, parsed_files, strict=True):
+            merger.add_file(_as_the_client_reads(parsed, worker, real, name, config, notes))
     return merger.result()
+
+
+def _as_the_client_reads(parsed: Any, worker: str, real: str, name: str, config: ParseConfig,
+                         notes: list[str]) -> Any:
+    """The worker's parse of input ``name`` if it read the bytes the client reads; else the
+    client's own parse (which names the file as the local run does if it cannot read it either)."""
+    from ..io import sha256_file
+    from ..parse import parse_file
+
+    if isinstance(parsed, NotReadOnWorker):
+        notes.append(f"parse: worker {worker} cannot read {name} ({parsed.reason}); parsed on the client")
+        return parse_file(name, config)
+    try:
+        same = sha256_file(Path(real)) == parsed.sha256
+    except OSError:
+        return parse_file(name, config)  # the client cannot read it: the local run's error
+    if not same:
+        notes.append(f"parse: worker {worker} read other bytes than the client at {real} ({name}); "
+                     "parsed on the client")
+        return parse_file(name, config)
+    return parsed
 
 
 def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: int
@@ -182,7 +249,10 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
     heads = [headline_text(a) for a in articles]
     stands = ["" if is_blurb(a, blurbs) else (a.standfirst or "") for a in articles]
     bounds = [len(p) for p in split_even(range(len(articles)), _n_parts(len(articles), workers))]
-    config_json = json.dumps(asdict(config), sort_keys=True)
+    values = asdict(config)
+    if values.get("normalise_file"):  # read on the workers, whose working directory is not ours
+        values["normalise_file"] = os.path.realpath(values["normalise_file"])
+    config_json = json.dumps(values, sort_keys=True)
     futures, texts_parts, start = [], [], 0
     for size in bounds:
         h, s = client.scatter([heads[start:start + size], stands[start:start + size]])
@@ -210,7 +280,8 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
 
 
 def fitted_vectoriser(df: Counter, n_docs: int, config: VectoriseConfig) -> Any:
-    """A :class:`~pipeline.vectorise.Vectoriser` fitted from summed document frequencies.
+    """A :class:`~pipeline.vectorise.Vectoriser` fitted from summed document frequencies (in
+    order of first appearance), equal to the local fit, vocabulary order included.
 
     Mirrors ``Vectoriser.fit_transform``: scikit-learn's ``min_df``/``max_df`` pruning (with the
     same fallbacks for tiny corpora), alphabetical columns, and ``TfidfTransformer``'s smoothed
@@ -219,40 +290,29 @@ def fitted_vectoriser(df: Counter, n_docs: int, config: VectoriseConfig) -> Any:
     from numbers import Integral
 
     import numpy as np
-    import scipy.sparse as sp
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
-    from ..vectorise import TokenNgrams, Vectoriser
+    from ..vectorise import Vectoriser
 
-    vectoriser = Vectoriser(config)
     min_df, max_df, notes = Vectoriser._df_bounds(config, n_docs)
-    vectoriser.notes_ = notes
-    analyzer = TokenNgrams(config.ngram_min, config.ngram_max)
     high = max_df if isinstance(max_df, Integral) else max_df * n_docs
     low = min_df if isinstance(min_df, Integral) else min_df * n_docs
-    terms = sorted(t for t, d in df.items() if low <= d <= high) if high >= low else []
+    terms = [t for t, d in df.items() if low <= d <= high] if high >= low else []
     if not terms and df:
-        terms = sorted(df)
+        terms = list(df)
         notes.append("min_df/max_df pruned every term; kept all terms instead")
         min_df, max_df = 1, 1.0
-    counter = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df, dtype=np.float64)
-    counter.vocabulary_ = {term: i for i, term in enumerate(terms)}
-    counter.fixed_vocabulary_ = not terms
-    vectoriser.counter_ = counter
-    vectoriser.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
     if not terms:
         notes.append("empty vocabulary: no text had a content word")
-        vectoriser.tfidf_.idf_ = np.zeros(0)
-        return vectoriser
-    vectoriser.tfidf_.fit(sp.csr_matrix((1, len(terms)), dtype=np.float64))  # shapes, then the idf:
-    doc_freq = np.fromiter((df[t] for t in terms), dtype=np.float64, count=len(terms))
+    by_column = sorted(terms)
+    columns = np.empty(len(terms), dtype=np.int64)
+    columns[sorted(range(len(terms)), key=terms.__getitem__)] = np.arange(len(terms))
+    doc_freq = np.fromiter((df[t] for t in by_column), dtype=np.float64, count=len(by_column))
     doc_freq += 1.0
     idf = np.full_like(doc_freq, fill_value=n_docs + 1, dtype=np.float64)
     idf /= doc_freq
     np.log(idf, out=idf)
     idf += 1.0
-    vectoriser.tfidf_.idf_ = idf
-    return vectoriser
+    return Vectoriser.from_fitted(config, terms, columns, idf if terms else np.zeros(0), min_df, max_df, notes)
 
 
 def block_shape(X: Any) -> tuple[int, int, int]:
@@ -338,7 +398,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
 
         t0 = time.perf_counter()
         progress.start("parse", len(inputs))
-        parsed = _parse(client, inputs, config.parse, workers)
+        parsed = _parse(client, inputs, config.parse, workers, notes)
         articles: list[Article] = list(parsed.articles)
         rejects: list[Reject] = list(parsed.rejects)
         counts["parse"] = dict(parsed.counts)

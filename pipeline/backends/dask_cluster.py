@@ -202,7 +202,7 @@ def cluster_blocks_native(client: Any, parts: list[Any], articles: Sequence[Arti
             unique = np.concatenate(client.gather(labels))
         notes.append(f"naive Bayes refinement: {steps} step(s)")
 
-    unique, k_final = local._renumber(unique, inverse)
+    unique, k_final = local.renumber_by_size(unique, inverse)
     labels = [client.scatter(b) for b in layout.blocks_of(unique)]
     from ..cluster_blocks import block_centre_sums
 
@@ -223,7 +223,7 @@ def cluster_blocks_native(client: Any, parts: list[Any], articles: Sequence[Arti
     scores[nonempty] = unique_scores[inverse]
     coords[nonempty] = unique_coords[inverse]
     coords = np.round(coords, 6)
-    names = local._feature_names(feature_names, n_features)
+    names = local.feature_names_of(feature_names, n_features)
     terms: list[list[str]] = []
     if k_final:
         per_block = [client.scatter(row_labels[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
