@@ -343,3 +343,26 @@ def test_predicting_changes_nothing_in_the_model(fitted: CategoryClassifier) -> 
     assert pickle.dumps(fitted) == before
 
 
+
+
+def test_scikit_learn_estimator_contract() -> None:
+    """check_estimator runs what applies to a text estimator (it declares string, non-2-D input);
+    the rest of the contract is checked here: parameters stored unchanged, learned state only in
+    fit (names ending in "_"), set_params/clone round trips, fit returns self, bad y refused."""
+    import inspect
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(CategoryClassifier(), on_fail=None)
+    assert results and not [r for r in results if r["status"] == "failed"]
+    clf = CategoryClassifier(C=0.3, headline_weight=0.0)
+    names = list(inspect.signature(CategoryClassifier).parameters)
+    assert sorted(vars(clf)) == sorted(names)  # __init__ stores the parameters and nothing else
+    assert clone(clf).set_params(C=2.0).get_params()["C"] == 2.0 and clf.C == 0.3
+    assert clf.fit(ITEMS, LABELS) is clf
+    learned = set(vars(clf)) - set(names)
+    assert learned and all(name.endswith("_") for name in learned)
+    assert clf.__sklearn_tags__().input_tags.string and not clf.__sklearn_tags__().input_tags.two_d_array
