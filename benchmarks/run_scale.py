@@ -204,7 +204,7 @@ def model_path(workdir: Path, given: str | None) -> Path:
         return Path(given)
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL
-    path = workdir / "model" / "category_classifier.joblib"
+    path = workdir / "model" / "category_classifier.skops"
     if not path.is_file():
         from pipeline.model_store import save_classifier
         from pipeline.tag import CategoryClassifier
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "hsj-scale"),
                         help="where generated corpora (cached by size+seed), model and outputs go")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", default=None, help="classifier .joblib (default: shipped, else trained once)")
+    parser.add_argument("--model", default=None, help="classifier .skops (default: shipped, else trained once)")
     parser.add_argument("--backend", default="local", choices=("local", "dask"))
     parser.add_argument("--scheduler", default="", help="Dask scheduler address (default: local cluster)")
     parser.add_argument("--set", action="append", help="config override section.key=value (repeatable)")
