@@ -98,7 +98,9 @@ def test_no_external_resources(small_html: str) -> None:
 
 
 def test_text_is_escaped(small_html: str) -> None:
-    assert "<script>" not in small_html
+    assert "<script>alert" not in small_html
+    # only the page's own two script elements, and the data block closes where it should
+    assert small_html.count("<script") == 2 and small_html.count("</script>") == 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in small_html
     assert "&quot;£20m&quot;" in small_html and "&amp; more" in small_html
     assert "Cornwall &amp; Isles of Scilly ICS" in small_html
