@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli_helpers import one_line_error
 from pipeline.errors import InputError
 from pipeline.model_store import read_labels
 from pipeline.records import Article, Source
 from pipeline.report import article_data, render_report, script_json
-from pipeline.review import queue_order, review_queue, score_margin
+from pipeline.review import queue_order, review_queue, score_margin, score_margins
 from test_report import synthetic_result
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +41,10 @@ def test_margin_is_best_minus_second() -> None:
     assert score_margin({"a": 0.5, "b": 0.3, "c": 0.2}) == 0.2
     assert score_margin({"a": 0.2, "b": 0.5, "c": 0.5}) == 0.0
     assert score_margin({"a": 0.9}) == 1.0 and score_margin(None) == 0.0
+    # the vectorised path (all items with the same number of scores) is the per-item one
+    same = [{"a": 0.3, "b": 0.2999, "c": 0.4001}, {"a": 0.6, "b": 0.1, "c": 0.3}, {"a": 0.5, "b": 0.5, "c": 0.0}]
+    assert score_margins(same).tolist() == [1001, 3000, 0]
+    assert score_margins(same + [None]).tolist() == [1001, 3000, 0, 0]
 
 
 def test_queue_uncertain_first_lowest_margin_round_robin_gold_left_out() -> None:
@@ -58,6 +64,30 @@ def test_queue_uncertain_first_lowest_margin_round_robin_gold_left_out() -> None
     # the same from plain dicts (what the CLI reads)
     dicts = [json.loads(a.to_json()) for a in arts]
     assert review_queue(dicts) == order
+
+
+def reference_order(ids, clusters, margins, uncertain, eligible) -> list[int]:
+    """The queue's definition written plainly (lanes and rounds), as the oracle of queue_order."""
+    from collections import defaultdict
+
+    order = []
+    for want in (True, False):
+        lanes = defaultdict(list)
+        for i, ok in enumerate(eligible):
+            if ok and bool(uncertain[i]) is want:
+                lanes[-1 if clusters[i] is None else clusters[i]].append((margins[i], ids[i], i))
+        lanes = [sorted(v) for v in lanes.values()]
+        for r in range(max((len(v) for v in lanes), default=0)):
+            order.extend(i for _, _, i in sorted(v[r] for v in lanes if r < len(v)))
+    return order
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from([None, -1, 0, 1, 2, 7]),
+                          st.sampled_from([0.0, 0.01, 0.02, 0.5, 1.0]), st.booleans(), st.booleans()),
+                max_size=40))
+def test_queue_order_is_its_definition(rows) -> None:
+    columns = [list(c) for c in zip(*rows)] if rows else [[], [], [], [], []]
+    assert queue_order(*columns) == reference_order(*columns)
 
 
 def test_queue_spreads_one_big_cluster() -> None:
