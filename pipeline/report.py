@@ -315,11 +315,11 @@ def _map(articles: Sequence[Any], coords: Any, clusters: Sequence[Any], categori
                     f'data-i="{i}"><title>{_e(tip)}</title></circle>')
     note = (f'<p class="muted">Showing a fixed random sample of {len(keep):,} of {n:,} articles; '
             f'cluster outlines use all of them.</p>' if len(keep) < n else "")
-    return (f'<svg class="map" viewBox="0 0 {W} {H}" width="100%" role="img" '
+    return (f'<div class="mapwrap"><svg class="map" viewBox="0 0 {W} {H}" width="100%" role="img" '
             f'aria-label="2-D map of articles by category">'
             f'<defs><clipPath id="plotclip"><rect x="0" y="0" width="{W}" height="{H}"/></clipPath></defs>'
             f'<rect x="0" y="0" width="{W}" height="{H}" class="plot"/>'
-            f'<g clip-path="url(#plotclip)">{"".join(shapes)}</g><g class="dots">{"".join(dots)}</g><g class="clabs">{"".join(labels)}</g></svg>{note}')
+            f'<g clip-path="url(#plotclip)">{"".join(shapes)}</g><g class="dots">{"".join(dots)}</g><g class="clabs">{"".join(labels)}</g></svg></div>{note}')
 
 
 def _cluster_table(articles: Sequence[Any], clusters: Sequence[Any], categories: Sequence[str],
