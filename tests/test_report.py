@@ -182,3 +182,26 @@ def test_uncertain_table_is_the_lowest_confidence_first_with_ties_by_id() -> Non
     shown = re.findall(r'<td class="hl">(.*?)</td>', table)
     expected = sorted(result.articles, key=lambda a: (a.confidence, a.id))[:MAX_UNCERTAIN]
     assert shown == [html.escape(a.headline, quote=True) for a in expected]
+
+
+def label_boxes(page: str) -> list[tuple[float, float, float, float]]:
+    """(x, y, width, height) of every cluster label pill on the map."""
+    svg = page.split('<g class="clabs">')[1].split("</g></svg>")[0]
+    return [tuple(float(v) for v in m) for m in
+            re.findall(r'<rect x="([-\d.]+)" y="([-\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)]
+
+
+@pytest.mark.parametrize("k, spread", [(12, 0.6), (40, 0.05), (60, 2.0)])
+def test_map_labels_never_overlap(k: int, spread: float) -> None:
+    """Clusters whose centres crowd together (spread 0.05: all labels want the same spot) still get
+    labels that do not overlap, each inside the plot."""
+    result = synthetic_result(20 * k, k=k)
+    rng = random.Random(1)
+    result.coords = [((a.cluster % 5) * spread + rng.gauss(0, 0.01), (a.cluster // 5) * spread)
+                     for a in result.articles]
+    boxes = label_boxes(render_report(result))
+    assert len(boxes) >= min(k, 12)  # crowding may cost a label its place, never its neighbour's
+    for i, (x, y, w, h) in enumerate(boxes):
+        assert 0 <= x and x + w <= 1100 and 0 <= y and y + h <= 620
+        for x2, y2, w2, h2 in boxes[i + 1:]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, ((x, y, w, h), (x2, y2, w2, h2))
