@@ -161,7 +161,7 @@ def test_ics_row_filters(page, report_file) -> None:
 
 def test_sorting_by_columns(page, report_file) -> None:
     _, result = report_file
-    page.click('th[data-key="category"] button')
+    page.click('button[data-sort="category"]')
     cats = [result.articles[i].category for i in shown_rows(page)]
     assert cats == sorted(cats)
     page.click('th[data-key="cluster"] button')
@@ -172,6 +172,10 @@ def test_sorting_by_columns(page, report_file) -> None:
     page.click('th[data-key="headline"] button')
     heads = [result.articles[i].headline.lower() for i in shown_rows(page)]
     assert heads == sorted(heads)
+    page.click('button[data-sort="confidence"]')
+    page.click('button[data-sort="confidence"]')
+    confs = [result.articles[i].confidence for i in shown_rows(page)]
+    assert confs == sorted(confs, reverse=True) and confs[0] == max(a.confidence for a in result.articles)
 
 
 def test_url_fragment_round_trip(page, report_file, browser) -> None:

@@ -56,7 +56,9 @@
     '<span id="fixcount"></span><button type="button" id="dl-fix" class="primary">Download corrections (JSONL)</button>' +
     '<button type="button" id="clear-fix">Forget corrections</button></div>' +
     '<div class="scroll"><table class="cards" id="grid"><thead><tr>' +
-    th("headline", "headline") + th("ics", "ICS pages") + th("category", "category (confidence)") +
+    th("headline", "headline") + th("ics", "ICS pages") +
+    '<th data-key="category confidence" aria-sort="none"><button type="button" class="sort" data-sort="category">category</button> ' +
+    '(<button type="button" class="sort" data-sort="confidence">confidence</button>)</th>' +
     th("cluster", "cluster") + th("uncertain", "uncertain") + th("source", "label") +
     '</tr></thead><tbody id="rows"></tbody></table></div>' +
     '<div class="pager"><button type="button" id="prev">Previous</button><span id="pageinfo"></span>' +
@@ -191,7 +193,9 @@
     });
     el("chips").innerHTML = chips.join(" ");
     document.querySelectorAll("#grid th").forEach(function (h) {
-      h.setAttribute("aria-sort", state.sort === h.getAttribute("data-key") ? (state.dir === "desc" ? "descending" : "ascending") : "none");
+      var on = state.sort && h.getAttribute("data-key").split(" ").indexOf(state.sort) >= 0;
+      h.setAttribute("aria-sort", on ? (state.dir === "desc" ? "descending" : "ascending") : "none");
+      h.querySelectorAll("button.sort").forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-sort") === state.sort); });
     });
     document.querySelectorAll(".cbar").forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-cat") === state.cat); });
     document.querySelectorAll(".srow").forEach(function (b) { b.classList.toggle("on", b.getAttribute("data-sys") === state.ics); });
