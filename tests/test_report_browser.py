@@ -75,6 +75,8 @@ def page(browser, report_file):
     p.errors = []
     p.on("pageerror", lambda e: p.errors.append(str(e)))
     p.on("console", lambda m: p.errors.append(m.text) if m.type == "error" else None)
+    p.on_dialog = lambda d: p.errors.append(f"dialog: {d.message}")  # a headline must never run
+    p.on("dialog", p.on_dialog)
     open_report(p, report_file[0])
     yield p
     assert p.errors == []
@@ -241,6 +243,7 @@ def test_correcting_a_category_and_downloading_corrections(page, report_file) ->
     page.select_option("#f-src", "fixed")
     assert shown_rows(page) == [i]
     assert page.locator("#rows select.catsel").input_value() == new
+    page.remove_listener("dialog", page.on_dialog)  # this confirm() is the page's own
     page.on("dialog", lambda d: d.accept())
     page.click("#clear-fix")
     assert "no corrections" in page.locator("#fixcount").inner_text()
@@ -287,6 +290,24 @@ def test_phone_width_has_no_horizontal_scroll(browser, report_file, tmp_path: Pa
     assert right <= 420
     p.screenshot(path=str(tmp_path / "phone.png"))
     p.close()
+
+
+def test_an_empty_run_and_a_run_without_coordinates_open(browser, tmp_path: Path) -> None:
+    from pipeline.report import render_report
+    from test_report import FakeResult
+
+    for name, result in (("empty", FakeResult([], [], [], {}, {}, {})), ("nocoords", synthetic_result(5))):
+        if name == "nocoords":
+            result.coords = None
+        path = tmp_path / f"{name}.html"
+        path.write_text(render_report(result), encoding="utf-8")
+        p = browser.new_page()
+        errors: list[str] = []
+        p.on("pageerror", lambda e: errors.append(str(e)))
+        open_report(p, path)
+        assert errors == []
+        assert p.locator("#count").inner_text().startswith("0 of 0" if name == "empty" else "5 of 5")
+        p.close()
 
 
 @pytest.mark.slow
