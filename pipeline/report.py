@@ -1,10 +1,16 @@
-"""``report.html``: one self-contained page (inline CSS and SVG, no network) for people, not parsers.
+"""``report.html``: one self-contained page (inline CSS, SVG and script, no network) for people.
 
-It shows the run's headline figures, category counts per ICS page (stacked bars), a 2-D map of
-the articles coloured by category with clusters outlined, a cluster table (terms, size,
-representative headline, category mix), the uncertain articles, and the counts, reconciliation
-and timings. Every text from the data goes through :func:`html.escape`. Large runs stay small:
-the map draws a deterministic sample of at most ``MAX_POINTS`` articles and tables are capped.
+It shows the run's headline figures, articles per category (predicted and gold apart) and per ICS
+page, a table of every article (search, filters, sorting, paging, CSV download, category
+corrections downloadable as a labels file, the review queue), a 2-D map of the articles coloured by
+category with clusters outlined, a cluster table (terms, size, representative headline, category
+mix), the uncertain articles, and the counts, reconciliation and timings. Bars, ICS pages, cluster
+rows and map dots filter the table; the view lives in the URL fragment.
+
+The articles go to the page as one JSON block, column by column (:func:`article_data`), escaped so
+no text can end the script (:func:`script_json`); the page's script and style are in
+``pipeline/report_assets/``. Every other text from the data goes through :func:`html.escape`. The
+map draws a deterministic sample of at most ``MAX_POINTS`` articles and the other tables are capped.
 """
 from __future__ import annotations
 
@@ -35,7 +41,6 @@ EXTRA_COLOURS = ("#117733", "#882255", "#44AA99", "#999933", "#AA4499", "#661100
 NONE_COLOUR = "#D0D0D0"
 MAX_POINTS = 5000
 MAX_MAP_LABELS = 12
-MAX_LABEL_CHARS = 42
 MAX_SYSTEMS = 60
 MAX_CLUSTERS = 100
 MAX_UNCERTAIN = 200
@@ -170,16 +175,6 @@ def _category_bars(articles: Sequence[Any], categories: Sequence[str], colours: 
             f'<span class="seg gold" style="width:{100 * g / max(m + g, 1):.2f}%;background-color:{colour}" title="{_e(c)}: {g} gold"></span>'
             f'</span><span class="sval">{m} predicted · {g} gold</span></span></div>')
     return f'<div class="systems cats">{"".join(rows)}</div>'
-
-
-def _nice_step(biggest: int, max_ticks: int = 8) -> int:
-    """Smallest of 1, 2, 5, 10, 20, 50, ... giving at most ``max_ticks`` grid steps."""
-    magnitude = 1
-    while True:
-        for step in (magnitude, 2 * magnitude, 5 * magnitude):
-            if biggest / step <= max_ticks:
-                return step
-        magnitude *= 10
 
 
 def _sample(n: int, limit: int = MAX_POINTS, seed: int = 0) -> list[int]:
