@@ -46,6 +46,9 @@ MAX_CLUSTERS = 100
 MAX_UNCERTAIN = 200
 MAX_REJECT_REASONS = 30
 MAX_INPUTS = 50
+# Articles embedded for the page's table: 100k make a 29 MB page that opens in about 2 s; beyond
+# this the page would no longer open comfortably, so a larger run lists its first MAX_LISTED.
+MAX_LISTED = 200_000
 
 
 def _e(value: Any) -> str:
@@ -558,7 +561,12 @@ def render_report(result: Any) -> str:
     gold_note = ('<p class="note">Gold articles are in the classifier\'s training data and carry their '
                  'training label: they are counted apart and are <b>not</b> evidence of how well the '
                  'model does. Only the predicted counts say anything about the model.</p>')
-    data = script_json(article_data(articles, categories, colours, manifest))
+    listed = articles[:MAX_LISTED]
+    data = script_json(article_data(listed, categories, colours, manifest))
+    cut = (f'<p class="note">This run has {len(articles):,} articles; the list holds the first '
+           f'{len(listed):,} (in input order) so that the page still opens. All of them are in '
+           f'articles.jsonl, and <code>hsj-pipeline review</code> ranks all of them.</p>'
+           if len(listed) < len(articles) else "")
     body = f"""
 <header><h1>HSJ integrated care systems — news run report</h1><p>{subtitle}</p></header>
 <main>
@@ -573,7 +581,7 @@ several pages counts on each). Click a page to list its articles.</p>{legend}{_s
 <section id="articles"><h2>Articles</h2>
 <p class="lead">Every article of the run. Search, filter and sort; click a column heading to sort.
 Change a category to correct it, then download the corrections as a labels file for
-<code>hsj-pipeline train --labels data/labels --labels corrections.jsonl</code>.</p>
+<code>hsj-pipeline train --labels data/labels --labels corrections.jsonl</code>.</p>{cut}
 <div id="app"><noscript><p class="muted">The article list needs JavaScript.</p></noscript></div></section>
 <section id="map"><h2>Map of the articles</h2>
 <p class="lead">Each dot is an article placed by the similarity of its words (2-D projection from

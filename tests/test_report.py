@@ -205,3 +205,16 @@ def test_map_labels_never_overlap(k: int, spread: float) -> None:
         assert 0 <= x and x + w <= 1100 and 0 <= y and y + h <= 620
         for x2, y2, w2, h2 in boxes[i + 1:]:
             assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, ((x, y, w, h), (x2, y2, w2, h2))
+
+
+def test_a_huge_run_lists_its_first_articles_and_says_so(monkeypatch) -> None:
+    import json
+
+    import pipeline.report as report
+
+    monkeypatch.setattr(report, "MAX_LISTED", 25)
+    page = report.render_report(synthetic_result(60))
+    data = json.loads(page.split('id="report-data">')[1].split("</script>")[0])
+    assert len(data["id"]) == 25 and all(i < 25 for i in data["q"])
+    assert "This run has 60 articles; the list holds the first 25" in page
+    assert "the list holds" not in report.render_report(synthetic_result(25))
