@@ -209,8 +209,8 @@ def _label_paths(labels: Optional[list[Path]]) -> list[Path]:
     from .config import REPO_ROOT
     from .errors import InputError
 
-    if labels:
-        return list(labels)
+    if labels:  # a directory stands for its *.jsonl files, sorted by name
+        return [f for p in labels for f in (sorted(p.glob("*.jsonl")) if p.is_dir() else [p])]
     paths = sorted((REPO_ROOT / "data" / "labels").glob("*.jsonl"))
     if not paths:
         raise InputError("no labels files found; pass --labels PATH", file=str(REPO_ROOT / "data" / "labels"))
@@ -243,7 +243,7 @@ def _data_paths(given: Optional[list[Path]], folder: str) -> list[Path]:
 
 @app.command("train")
 def train_command(
-    labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file (repeatable); default: data/labels/*.jsonl."),
+    labels: Optional[list[Path]] = typer.Option(None, "--labels", "-l", help="JSONL labels file or directory of them (repeatable; a later file's corrections, rows with an 'id', replace earlier labels); default: data/labels/*.jsonl."),
     calibration: Optional[list[Path]] = typer.Option(None, "--calibration", help="Held-out labelled JSONL the probabilities are calibrated on (repeatable); default: data/calibration/*.jsonl."),
     outside: Optional[list[Path]] = typer.Option(None, "--outside", help="Off-topic JSONL (headline, standfirst) for the scope model (repeatable); default: data/outside/*.jsonl."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Model .skops file to write (default: ./category_classifier.skops in the current directory); its .json card goes beside it."),
@@ -261,6 +261,10 @@ def train_command(
     counts = card_parts["counts"]
     say(f"{sum(counts.values())} examples from {len(card_parts['training_files'])} files "
         f"({card_parts['duplicates']} duplicates dropped): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if card_parts["corrections"] or card_parts["unlabelled"]:
+        say(f"{card_parts['corrections']} corrections replaced training labels"
+            + (f"; {card_parts['unlabelled']} review rows without a category skipped"
+               if card_parts["unlabelled"] else ""))
     card = save_classifier(clf, path, **card_parts)
     metrics = card_parts["metrics"]
     if metrics:
@@ -399,6 +403,49 @@ def tag_command(
         f"{len(parsed.rejects)} rejected{stripped}")
     if parsed.rejects and rejects_path is not None:
         err(f"rejects written to {rejects_path}")
+
+
+# ---- review ---------------------------------------------------------------------------------------
+
+
+@app.command("review")
+def review_command(
+    out_dir: Path = typer.Argument(..., help="Output directory of a run (reads its articles.jsonl)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the queue here (atomically) instead of stdout."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many articles."),
+) -> None:
+    """Write the review queue as JSONL: predicted articles most worth checking first, with an empty
+    'category' to fill in; the filled file is a labels file for `train --labels`."""
+    import json
+
+    from .errors import InputError, OutputError
+    from .io import read_text, write_lines_atomic
+    from .review import queue_record, review_queue
+
+    source = out_dir / "articles.jsonl"
+    if not out_dir.is_dir():
+        raise InputError("not a directory (give the --out directory of a run)", file=str(out_dir))
+    if out is not None and out.resolve() == source.resolve():
+        raise OutputError("would overwrite the run's articles.jsonl", file=str(out))
+    articles = []
+    for lineno, line in enumerate(read_text(source).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", file=str(source), line=lineno) from None
+        if not isinstance(record, dict) or not isinstance(record.get("headline"), str) or "id" not in record:
+            raise InputError("expected an article record (with id and headline)", file=str(source), line=lineno)
+        articles.append(record)
+    order = review_queue(articles)[:limit]
+    lines = (json.dumps(queue_record(articles[i]), ensure_ascii=False, separators=(",", ":")) for i in order)
+    if out is not None:
+        write_lines_atomic(out, lines)
+        err(f"review queue: {len(order)} of {len(articles)} articles -> {out}")
+    else:
+        for line in lines:
+            typer.echo(line)
 
 
 def _exit_now(code: int) -> None:

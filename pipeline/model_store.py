@@ -100,6 +100,8 @@ class LabelledData:
     labels: list[str] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
+    corrections: int = 0  # labels replaced by a correction in a later file
+    unlabelled: int = 0  # correction rows whose label is still empty
 
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(self.labels).items()))
@@ -110,11 +112,17 @@ def read_labels(paths: list[Path], *, label_field: str | None = "category",
     """Read JSONL labels files (``headline``, optional ``standfirst``/``series``, a label field).
 
     With ``categories`` given, a label outside it is an error naming the file, line and label.
-    The same text twice with the same label is kept once; with different labels it is an error.
+    The same text (the key of :func:`pipeline.tag.gold_key`) twice with the same label is kept
+    once; with different labels it is an error, except that a correction (a row with an ``id``
+    field, as the report and ``hsj-pipeline review`` write them) in a later file replaces the
+    earlier label (counted in ``corrections``). A correction row with an empty label is not
+    labelled yet and is skipped (counted in ``unlabelled``). Other extra fields are ignored.
     With ``label_field`` None the items carry no label (off-topic examples): labels are "".
     """
+    from .tag import gold_key
+
     data = LabelledData()
-    seen: dict[tuple[str, str], tuple[str, str, int]] = {}
+    seen: dict[int, tuple[str, str, int, int]] = {}  # key -> (label, file, line, index in data)
     for path in paths:
         path = Path(path)
         text = read_text(path)
@@ -135,20 +143,30 @@ def read_labels(paths: list[Path], *, label_field: str | None = "category",
             if standfirst is not None and not isinstance(standfirst, str):
                 raise InputError("'standfirst' must be a string or null", file=str(path), line=lineno)
             label = record.get(label_field) if label_field is not None else ""
+            correction = "id" in record
+            if correction and label_field is not None and label in ("", None):
+                data.unlabelled += 1
+                continue
             if label_field is not None and (not isinstance(label, str) or not label.strip()):
                 raise InputError(f"missing or empty '{label_field}'", file=str(path), line=lineno)
             if categories is not None and label not in categories:
                 raise InputError(f"unknown category {label!r} (valid: {', '.join(categories)})",
                                  file=str(path), line=lineno)
-            key = (" ".join(headline.split()).casefold(), " ".join((standfirst or "").split()).casefold())
+            key = gold_key(headline, standfirst or "")
             if key in seen:
-                first_label, first_file, first_line = seen[key]
+                first_label, first_file, first_line, index = seen[key]
+                if first_label != label and correction and first_file != str(path):
+                    data.labels[index] = label
+                    seen[key] = (label, str(path), lineno, index)
+                    data.corrections += 1
+                    n += 1
+                    continue
                 if first_label != label:
                     raise InputError(f"same text labelled {label!r} here and {first_label!r} at "
                                      f"{first_file}:{first_line}", file=str(path), line=lineno)
                 data.duplicates += 1
                 continue
-            seen[key] = (label, str(path), lineno)
+            seen[key] = (label, str(path), lineno, len(data.labels))
             item = {"headline": headline, "standfirst": standfirst}
             if record.get("series"):
                 item["series"] = record["series"]
@@ -202,7 +220,8 @@ def train_classifier(labels: list[Path], *, calibration: list[Path] | None = Non
                   "threshold": clf.scope_threshold},
     }
     return clf, {"training_files": data.files, "metrics": metrics, "counts": data.counts(),
-                 "extra": extra, "duplicates": data.duplicates}
+                 "extra": extra, "duplicates": data.duplicates, "corrections": data.corrections,
+                 "unlabelled": data.unlabelled}
 
 
 # -- model artefact and card ----------------------------------------------------------------------
@@ -326,7 +345,8 @@ def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL,
                     training_files: list[dict[str, Any]] | None = None,
                     metrics: dict[str, Any] | None = None,
                     counts: dict[str, int] | None = None,
-                    extra: dict[str, Any] | None = None, duplicates: int = 0) -> dict[str, Any]:
+                    extra: dict[str, Any] | None = None, duplicates: int = 0,
+                    corrections: int = 0, unlabelled: int = 0) -> dict[str, Any]:
     """Write the artefact and its model card atomically; return the card.
 
     The artefact's bytes depend only on the fitted model (no date inside), so retraining on the
@@ -352,7 +372,8 @@ def save_classifier(clf: "CategoryClassifier", path: Path | str = DEFAULT_MODEL,
         "labels": [str(c) for c in clf.classes_],
         "examples_per_class": counts or {},
         "training_data": {"files": files, "combined_sha256": combined.hexdigest(),
-                          "duplicates_dropped": duplicates},
+                          "duplicates_dropped": duplicates, "corrections_applied": corrections,
+                          "unlabelled_skipped": unlabelled},
         "params": _jsonable(clf.get_params()),
         "features": int(clf.n_features_),
         "temperature": clf.temperature_,

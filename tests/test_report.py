@@ -98,7 +98,9 @@ def test_no_external_resources(small_html: str) -> None:
 
 
 def test_text_is_escaped(small_html: str) -> None:
-    assert "<script>" not in small_html
+    assert "<script>alert" not in small_html
+    # only the page's own two script elements, and the data block closes where it should
+    assert small_html.count("<script") == 2 and small_html.count("</script>") == 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in small_html
     assert "&quot;£20m&quot;" in small_html and "&amp; more" in small_html
     assert "Cornwall &amp; Isles of Scilly ICS" in small_html
@@ -191,3 +193,39 @@ def test_same_results_give_the_same_page_whatever_the_timings_date_or_jobs() -> 
     page = render_report(first)
     assert page == render_report(second)
     assert "2025-01-01" not in page and "1.50 s" not in page and "run.json" in page
+
+
+def label_boxes(page: str) -> list[tuple[float, float, float, float]]:
+    """(x, y, width, height) of every cluster label pill on the map."""
+    svg = page.split('<g class="clabs">')[1].split("</g></svg>")[0]
+    return [tuple(float(v) for v in m) for m in
+            re.findall(r'<rect x="([-\d.]+)" y="([-\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)]
+
+
+@pytest.mark.parametrize("k, spread", [(12, 0.6), (40, 0.05), (60, 2.0)])
+def test_map_labels_never_overlap(k: int, spread: float) -> None:
+    """Clusters whose centres crowd together (spread 0.05: all labels want the same spot) still get
+    labels that do not overlap, each inside the plot."""
+    result = synthetic_result(20 * k, k=k)
+    rng = random.Random(1)
+    result.coords = [((a.cluster % 5) * spread + rng.gauss(0, 0.01), (a.cluster // 5) * spread)
+                     for a in result.articles]
+    boxes = label_boxes(render_report(result))
+    assert len(boxes) >= min(k, 12)  # crowding may cost a label its place, never its neighbour's
+    for i, (x, y, w, h) in enumerate(boxes):
+        assert 0 <= x and x + w <= 1100 and 0 <= y and y + h <= 620
+        for x2, y2, w2, h2 in boxes[i + 1:]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y, ((x, y, w, h), (x2, y2, w2, h2))
+
+
+def test_a_huge_run_lists_its_first_articles_and_says_so(monkeypatch) -> None:
+    import json
+
+    import pipeline.report as report
+
+    monkeypatch.setattr(report, "MAX_LISTED", 25)
+    page = report.render_report(synthetic_result(60))
+    data = json.loads(page.split('id="report-data">')[1].split("</script>")[0])
+    assert len(data["id"]) == 25 and all(i < 25 for i in data["q"])
+    assert "This run has 60 articles; the list holds the first 25" in page
+    assert "the list holds" not in report.render_report(synthetic_result(25))
