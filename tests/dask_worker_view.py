@@ -32,4 +32,11 @@ def _open(file: Any, *args: Any, **kwargs: Any) -> Any:
     return builtins.open(_as_seen_here(file), *args, **kwargs)
 
 
-pipeline.io.open = _open  # read_bytes and sha256_file open files through this name
+def _regular(path: Any) -> Any:
+    return _real_open_regular(_as_seen_here(path))
+
+
+# the preload may run more than once in a worker: keep the real function from the first time
+_real_open_regular = pipeline.io.__dict__.setdefault("hsj_test_real_open_regular", pipeline.io.open_regular)
+pipeline.io.open = _open  # any plain open in pipeline.io
+pipeline.io.open_regular = _regular  # read_bytes and sha256_file open inputs through this name

@@ -176,25 +176,16 @@ def test_unknown_scheduler_gives_a_one_line_config_error(model_path: Path,
         run(config=config, model=model_path)
 
 
-def test_tag_partition_reuses_clean_tokens_only_when_the_probe_matches(model_path: Path) -> None:
+def test_tag_partition_gives_the_local_tag_columns(model_path: Path) -> None:
     from pipeline.backends.dask_backend import tag_partition
     from pipeline.model_store import load_classifier
+    from pipeline.tag import tag_columns
 
     classifier = load_classifier(model_path)
     config = load_config()
-    heads = ["Trust board approves deficit plan", "Nurses strike over pay award"]
-    stands = ["", ""]
-    items = [{"headline": h} for h in heads]
-    plain = tag_partition(classifier, items, config.tag)
-    true_tokens = classifier.cleaner_.tokens(heads)
-    # the second headline's tokens swapped for finance words: used only if the tokens are reused
-    planted = ([true_tokens[0], ["deficit", "budget", "financial", "saving"]], [[], []])
-    reused = tag_partition(classifier, items, config.tag, config.clean, heads, stands, planted)
-    assert reused[0] == plain[0]
-    assert reused[1]["scores"] != plain[1]["scores"]  # the planted tokens were read
-    wrong_probe = ([["something", "else"], planted[0][1]], [[], []])
-    guarded = tag_partition(classifier, items, config.tag, config.clean, heads, stands, wrong_probe)
-    assert guarded == plain  # probe mismatch: nothing reused, everything cleaned by the model
+    items = [{"headline": h} for h in ("Trust board approves deficit plan", "Nurses strike over pay award")]
+    here, there = tag_columns(items, classifier, config.tag), tag_partition(classifier, items, config.tag)
+    assert there.categories == here.categories and there.score_dicts() == here.score_dicts()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,11 @@ import pipeline
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError, InputError, ModelError, OutputError
 from pipeline.io import sha256_file
+from pipeline.model_store import load_classifier
+from pipeline.tag import min_confidence_of
 from pipeline.report import CATEGORY_ORDER
+from pipeline.model_store import load_classifier
+from pipeline.tag import min_confidence_of
 from pipeline.run import OUTPUT_FILES, RunResult, resolve_inputs, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,7 +61,9 @@ def test_every_article_is_complete_and_in_input_order(sample_run: tuple[RunResul
     cluster_ids = {c.id for c in result.clusters}
     for a in result.articles:
         assert a.category in CATEGORY_ORDER
-        assert 0.0 <= a.confidence <= 1.0 and a.uncertain == (a.confidence < result.config.tag.min_confidence)
+        threshold = min_confidence_of(load_classifier(), result.config.tag)
+        assert 0.0 <= a.confidence <= 1.0 and a.uncertain == (
+            a.uncertain_reason is not None and (a.uncertain_reason == "out_of_scope" or a.confidence < threshold))
         assert a.cluster in cluster_ids or a.cluster == -1
         assert a.systems and a.tokens is not None
     assert sum(c.size for c in result.clusters) == sum(1 for a in result.articles if a.cluster != -1)

@@ -116,7 +116,7 @@ def test_parallel_parse_and_tag_equal_in_process(pages: Path, model_path: Path,
     twins = parse_paths(files, config.parse).articles[:300]
     classifier = load_classifier(model_path)
     counts_serial = tag_articles(subset, classifier, config.tag)
-    counts_parallel = processes.tag_articles_parallel(twins, classifier, model_path, config.tag, n_jobs=2)
+    counts_parallel = processes.tag_articles_parallel(twins, classifier, config.tag, n_jobs=2)
     assert counts_parallel == counts_serial
     assert [(a.category, a.scores) for a in twins] == [(a.category, a.scores) for a in subset]
 
@@ -193,15 +193,17 @@ def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path
     if not can_fork():
         pytest.skip("fork is Linux-only here")
 
-    parent = os.getpid()
-    real = run_module._tag_fields
+    from pipeline import tag
 
-    def broken(*args: object) -> object:
+    parent = os.getpid()
+    real = tag.tag_columns
+
+    def broken(*args: object, **kwargs: object) -> object:
         if os.getpid() != parent:
             raise MemoryError("child ran out of memory")
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "_tag_fields", broken)  # inherited by the fork
+    monkeypatch.setattr(tag, "tag_columns", broken)  # inherited by the fork
     monkeypatch.setattr(run_module, "TAG_CHUNK", 1)  # many chunks: the child surely takes one
     config = load_config(None, ["run.overlap_min_articles=0"])
     again = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
@@ -212,40 +214,32 @@ def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path
 
 def test_prefetch_during_parallel_parse_changes_nothing(pages: Path, model_path: Path, result: RunResult,
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With parse in worker processes the classifier is loaded meanwhile; if that load fails the
-    tag stage loads it itself. Either way the output is the in-process run's."""
+    """With parse in worker processes the cleaner is built meanwhile; if that fails the clean
+    stage builds it itself. Either way the output is the in-process run's."""
     import importlib
 
-    from pipeline import tag
     from pipeline.backends import processes
 
     run_module = importlib.import_module("pipeline.run")
     monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
-    loaded: list[object] = []
+    built: list[object] = []
     real = run_module.Prefetch.load
 
     def spy(self: object) -> None:
         real(self)
-        loaded.append(self.classifier)  # type: ignore[attr-defined]
+        built.append(self.cleaner)  # type: ignore[attr-defined]
 
     monkeypatch.setattr(run_module.Prefetch, "load", spy)
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "a")
-    assert loaded and loaded[-1] is not None  # the prefetch did load the classifier
+    assert built and built[-1] is not None  # the prefetch did build the cleaner
     assert (tmp_path / "a" / "articles.jsonl").read_bytes() == first
 
-    calls = {"n": 0}
-    original = tag.load_classifier
+    def fail(self: object) -> None:  # what load leaves when building the cleaner failed
+        self.cleaner = None  # type: ignore[attr-defined]
 
-    def fail_once(path: object) -> object:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError("disk hiccup")
-        return original(path)
-
-    monkeypatch.setattr(tag, "load_classifier", fail_once)
+    monkeypatch.setattr(run_module.Prefetch, "load", fail)
     run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "b")
-    assert loaded[-1] is None and calls["n"] >= 2  # failed in the prefetch, reloaded by the stage
     assert (tmp_path / "b" / "articles.jsonl").read_bytes() == first
 
 

@@ -64,7 +64,7 @@ def clf():
 
 def test_entry_point_registers_the_factory() -> None:
     points = {p.name: p.value for p in metadata.entry_points(group="spacy_factories")}
-    assert points.get("hsj_category") == "pipeline.spacy_component:make_hsj_category"
+    assert points.get("hsj_category") == "hsj_pipeline_spacy:make_hsj_category"
 
 
 def test_add_pipe_by_name_in_a_fresh_process() -> None:
