@@ -529,7 +529,10 @@ def article_data(articles: Sequence[Any], categories: Sequence[str], colours: di
     systems = [[sys_index[n] for n in a.systems] if len(a.systems) != 1 else sys_index[a.systems[0]]
                for a in articles]
     queue = queue_order(ids, clusters, margins, uncertain, [g == 0 for g in gold])
-    run_key = hashlib.sha256("\n".join([str(manifest.get("started", "")), *ids]).encode()).hexdigest()[:16]
+    # the browser keeps corrections under this key: the same articles tagged by the same model
+    # share them (no date in it, so the page stays the same bytes for the same input and config)
+    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    run_key = hashlib.sha256("\n".join([str(model.get("sha256", "")), *ids]).encode()).hexdigest()[:16]
     return {"run": run_key, "cats": list(categories), "colours": [colours.get(c, NONE_COLOUR) for c in categories],
             "sys": list(sys_index), "id": ids, "h": [a.headline for a in articles],
             "s": [a.standfirst or "" for a in articles],
