@@ -147,7 +147,7 @@ def reconcile(counts: dict[str, Any], n_articles: int) -> dict[str, Any]:
 
 def build_manifest(started: str, described: Any, config: Config, model_path: Path, jobs: int,
                    counts: dict[str, Any], timings: dict[str, float], notes: list[str],
-                   extra_libraries: dict[str, str] | None = None,
+                   extra_libraries: dict[str, str | None] | None = None,
                    backend: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run manifest (``run.json``), the same shape for every backend; ``outputs`` filled on write."""
     manifest: dict[str, Any] = {
@@ -199,3 +199,22 @@ def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: A
     timings["cluster"] = time.perf_counter() - t0
     progress.finish("cluster", timings["cluster"])
     return clustered
+
+
+def finish_run(started: str, described: Any, config: Config, model_path: Path, jobs: int,
+               inputs: list[Path], articles: list[Article], rejects: list[Reject], clusters: list[Any],
+               counts: dict[str, Any], timings: dict[str, float], notes: list[str], coords: Any = None,
+               vectoriser: Any = None, extra_libraries: dict[str, str | None] | None = None,
+               backend: dict[str, Any] | None = None) -> RunResult:
+    """The end of every backend's run: zero times for the stages skipped when nothing parsed,
+    the rejects count, the reconciliation and the manifest, gathered into the RunResult."""
+    if not articles:
+        for stage in STAGES[1:]:
+            timings[stage] = 0.0
+    counts["rejects"] = len(rejects)
+    counts["reconciliation"] = reconcile(counts, len(articles))
+    manifest = build_manifest(started, described, config, model_path, jobs, counts, timings, notes,
+                              extra_libraries=extra_libraries, backend=backend)
+    return RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
+                     timings=timings, manifest=manifest, config=config, inputs=inputs,
+                     coords=coords, vectoriser=vectoriser)

@@ -34,7 +34,8 @@ from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .io import real_paths
 from .manifest import (STAGES, RunResult, build_manifest, cluster_stage,  # noqa: F401 - RunResult and
-                       counts_of, describe_parsed_inputs, library_versions, reconcile)  # others re-exported
+                       counts_of, describe_parsed_inputs, finish_run, library_versions,  # others
+                       reconcile)  # re-exported for callers of pipeline.run
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
                       OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, utc_now,
                       write_outputs)
@@ -404,13 +405,6 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier
         if tagger is not None:
             timings["tag_wait"] = timings["tag"]  # marks the overlap (benchmarks/run_scale.py)
         progress.finish("tag", timings["tag"])
-    else:
-        for stage in STAGES[1:]:
-            timings[stage] = 0.0
 
-    counts["rejects"] = len(rejects)
-    counts["reconciliation"] = reconcile(counts, len(articles))
-    manifest = build_manifest(started, described, config, model_path, jobs, counts, timings, notes)
-    return RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
-                     timings=timings, manifest=manifest, config=config, inputs=inputs,
-                     coords=coords, vectoriser=vectoriser)
+    return finish_run(started, described, config, model_path, jobs, inputs, articles, rejects, clusters,
+                      counts, timings, notes, coords=coords, vectoriser=vectoriser)

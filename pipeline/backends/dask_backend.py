@@ -378,8 +378,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
                jobs: int, freeze: Any = None) -> Any:
     """The Dask counterpart of ``pipeline.run._run_stages``: same RunResult, counts and manifest.
     (``freeze`` is accepted for the same call; the records live on the workers here.)"""
-    from ..manifest import (STAGES, RunResult, build_manifest, cluster_stage, describe_parsed_inputs,
-                            reconcile)
+    from ..manifest import cluster_stage, describe_parsed_inputs, finish_run
     from ..outputs import utc_now
 
     require_distributed()
@@ -440,18 +439,11 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
             progress.advance("tag", len(articles))
             timings["tag"] = time.perf_counter() - t0
             progress.finish("tag", timings["tag"])
-        else:
-            for stage in STAGES[1:]:
-                timings[stage] = 0.0
 
-    counts["rejects"] = len(rejects)
-    counts["reconciliation"] = reconcile(counts, len(articles))
-    manifest = build_manifest(started, described, config, model_path, jobs, counts, timings,
-                              notes, extra_libraries=_dask_versions(),
-                              backend={"name": "dask", "scheduler": address, "workers": workers})
-    return RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
-                     timings=timings, manifest=manifest, config=config, inputs=inputs,
-                     coords=coords, vectoriser=vectoriser)
+    return finish_run(started, described, config, model_path, jobs, inputs, articles, rejects, clusters,
+                      counts, timings, notes, coords=coords, vectoriser=vectoriser,
+                      extra_libraries=_dask_versions(),
+                      backend={"name": "dask", "scheduler": address, "workers": workers})
 
 
 def _dask_versions() -> dict[str, str | None]:
