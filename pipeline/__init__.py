@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402 - one definition (pyproject.toml repeats it)
 __all__ = ["run", "load_classifier", "CategoryClassifier", "__version__"]
 
 # Eager (pipeline/run.py only imports config/records/errors at module level): a lazy attribute

@@ -41,15 +41,20 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
+# Series columns (a stock standfirst, not about the article) and kickers (a label, not a topic):
+# the parse defaults, and the tagger's (pipeline.tag_features) when it is given none.
+DEFAULT_SERIES: tuple[str, ...] = ("London Eye", "West Country Chronicle", "Recovery Watch", "The Integrator")
+DEFAULT_KICKERS: tuple[str, ...] = ("Exclusive", "Revealed")
+
+
 @dataclass(config=_STRICT)
 class ParseConfig:
     """Options of the parse stage."""
 
     headline_column: NonEmpty = "headline"
     standfirst_column: str = "standfirst"
-    series: list[str] = field(default_factory=lambda: [
-        "London Eye", "West Country Chronicle", "Recovery Watch", "The Integrator"])
-    kickers: list[str] = field(default_factory=lambda: ["Exclusive", "Revealed"])
+    series: list[str] = field(default_factory=lambda: list(DEFAULT_SERIES))
+    kickers: list[str] = field(default_factory=lambda: list(DEFAULT_KICKERS))
 
 
 @dataclass(config=_STRICT)

@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -229,13 +228,9 @@ def train_classifier(labels: list[Path], *, calibration: list[Path] | None = Non
 
 def library_versions() -> dict[str, str]:
     """Versions of Python and every library whose change could alter a saved model."""
-    versions = {"python": platform.python_version()}
-    for dist in _VERSIONED:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return versions
+    from .manifest import library_versions as versions_of
+
+    return versions_of(_VERSIONED, missing="not installed")  # type: ignore[return-value] - never None
 
 
 def probe_margins(clf: "CategoryClassifier") -> list[list[float]]:

@@ -34,7 +34,8 @@ STAGING_PREFIX = ".staging-"
 COMPLETE_MARKER = "COMPLETE"
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time now in UTC to the second (ISO 8601): the ``started``/``finished`` stamps of run.json."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -555,7 +556,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             lines.start()
             # this process's other work first, while the child encodes from the front (all of
             # it before articles.jsonl: whatever is left after that file runs with a core idle)
-            result.manifest["finished"] = _now()
+            result.manifest["finished"] = utc_now()
             report = render_report(result).encode("utf-8")
             if result.vectoriser is not None:
                 with atomic_writer(stage / "vectoriser.joblib", "wb", label=str(out_dir / "vectoriser.joblib")) \

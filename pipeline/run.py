@@ -23,11 +23,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,16 +33,16 @@ from .compare import carry_forward, read_run, same_directory
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .io import real_paths
+from .manifest import (STAGES, RunResult, build_manifest, cluster_stage,  # noqa: F401 - RunResult and
+                       counts_of, describe_parsed_inputs, finish_run, library_versions,  # others
+                       reconcile)  # re-exported for callers of pipeline.run
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
-                      OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, write_outputs)
+                      OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, utc_now,
+                      write_outputs)
 from .records import Article, Reject
 
-STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 TAG_CHUNK = 5000  # articles per tagging call (progress granularity)
-# Libraries whose versions change results; recorded in run.json so a run can be reproduced.
-_VERSIONED = ("spacy", "spacy-lookups-data", "scikit-learn", "numpy", "scipy", "joblib",
-              "pydantic", "typer", "rich")
 
 
 class Progress(Protocol):
@@ -70,30 +67,6 @@ class _NoProgress:
 
     def finish(self, stage: str, seconds: float) -> None:  # noqa: D102
         pass
-
-
-@dataclass
-class RunResult:
-    """Everything one run produced, in memory; ``outputs`` is empty unless files were written."""
-
-    articles: list[Article]
-    rejects: list[Reject]
-    clusters: list[Any]
-    counts: dict[str, Any]
-    timings: dict[str, float]
-    manifest: dict[str, Any]
-    config: Config
-    inputs: list[Path]
-    coords: Any = None  # (n_articles x 2) array from the cluster stage, for the report map
-    vectoriser: Any = None
-    outputs: dict[str, Path] = field(default_factory=dict)
-    comparison: Any = None  # with --previous: pipeline.compare.Comparison, previous run vs this one
-    seconds: float = 0.0  # wall time of the whole run, writing included (stages may overlap)
-
-    @property
-    def reconciled(self) -> bool:
-        """True when every slot read is accounted for and no stage lost an article."""
-        return bool(self.counts.get("reconciliation", {}).get("ok", False))
 
 
 # ---- inputs --------------------------------------------------------------------------------------
@@ -133,37 +106,6 @@ def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
     return unique
 
 
-def _input_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    return {".jsonl": "jsonl", ".csv": "csv"}.get(suffix, "page")
-
-
-def describe_parsed_inputs(parsed: Any, paths: list[Path]) -> list[dict[str, Any]]:
-    """The inputs for ``run.json``: path, sha256, bytes, format. The checksums are those the
-    parse took of the very bytes it read (every backend parses with ``parse_file``); only if it
-    has not got one for every input, in order, are the files read again (:func:`_describe_inputs`;
-    the parse accepted them, so they are readable)."""
-    digests = getattr(parsed, "digests", None) or []
-    if len(digests) != len(paths) or any(file != str(path) or sha256 is None
-                                         for (file, sha256, _), path in zip(digests, paths)):
-        return _describe_inputs(paths)
-    return [{"path": str(path), "sha256": sha256, "bytes": size, "format": _input_format(path)}
-            for (_, sha256, size), path in zip(digests, paths)]
-
-
-def _describe_inputs(paths: list[Path]) -> list[dict[str, Any]]:
-    from .io import sha256_file
-
-    described = []
-    for path in paths:
-        try:
-            described.append({"path": str(path), "sha256": sha256_file(path),
-                              "bytes": path.stat().st_size, "format": _input_format(path)})
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from None
-    return described
-
-
 # ---- model ---------------------------------------------------------------------------------------
 
 
@@ -181,71 +123,18 @@ def resolve_model(model: str | Path | None, config: Config) -> Path:
     return path
 
 
-def _model_reference(path: Path) -> dict[str, Any]:
-    import json
-
-    from .io import sha256_file
-
-    card_path = path.with_suffix(".json")
-    card: Any = None
-    if card_path.is_file():
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            card = None
-    return {"path": str(path), "sha256": sha256_file(path),
-            "card_path": str(card_path) if card_path.is_file() else None, "card": card}
-
-
 # ---- the job -------------------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def library_versions() -> dict[str, str | None]:
-    """Versions of Python and every library that affects results."""
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def _counts_of(result: Any) -> dict[str, Any]:
-    counts = getattr(result, "counts", None)
-    return dict(counts) if isinstance(counts, dict) else {}
 
 
 def _add_counts(total: dict[str, Any], part: Any) -> None:
     """Sum a stage's counts dict into ``total`` (nested dicts summed key by key)."""
-    for key, value in (part if isinstance(part, dict) else _counts_of(part)).items():
+    for key, value in (part if isinstance(part, dict) else counts_of(part)).items():
         if isinstance(value, dict):
             _add_counts(total.setdefault(key, {}), value)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             total[key] = total.get(key, 0) + value
         else:
             total[key] = value
-
-
-def reconcile(counts: dict[str, Any], n_articles: int) -> dict[str, Any]:
-    """Check that every slot read is accounted for and that no stage lost or added an article."""
-    parse = counts.get("parse", {})
-    slots = int(parse.get("slots", 0))
-    written = int(parse.get("written", 0))
-    merged = int(parse.get("merged", 0))
-    rejected = int(parse.get("rejected", 0))
-    stage_sizes = {s: counts.get(s, {}).get("articles") for s in STAGES[1:] if s in counts}
-    per_stage_ok = all(v == written for v in stage_sizes.values() if v is not None)
-    ok = slots == written + merged + rejected and written == n_articles and per_stage_ok
-    return {"slots": slots, "written": written, "merged": merged, "rejected": rejected,
-            "slots_equal_written_merged_rejected": slots == written + merged + rejected,
-            "articles_out": n_articles, "articles_per_stage": stage_sizes, "ok": ok}
 
 
 def _jobs(n_jobs: int | None, config: Config) -> int:
@@ -348,64 +237,6 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     return result
 
 
-def build_manifest(started: str, described: Any, config: Config, model_path: Path, jobs: int,
-                   counts: dict[str, Any], timings: dict[str, float], notes: list[str],
-                   extra_libraries: dict[str, str] | None = None,
-                   backend: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The run manifest (``run.json``), the same shape for every backend; ``outputs`` filled on write."""
-    from . import __version__
-
-    manifest: dict[str, Any] = {
-        "tool": "hsj-pipeline",
-        "version": __version__,
-        "output_format": OUTPUT_FORMAT,
-        "started": started,
-        "finished": None,
-        "inputs": described,
-        "config": config.to_dict(),
-        "seeds": {"cluster.random_state": config.cluster.random_state},
-        "model": _model_reference(model_path),
-        "libraries": {**library_versions(), **(extra_libraries or {})},
-        "jobs": jobs,
-    }
-    if backend is not None:
-        manifest["backend"] = backend
-    manifest.update({
-        "counts": counts,
-        "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
-        "notes": notes,
-        "outputs": {},
-    })
-    manifest["finished"] = _now()
-    return manifest
-
-
-def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: Any, progress: Any,
-                  counts: dict[str, Any], notes: list[str], timings: dict[str, float],
-                  clusterer: Any = None) -> Any:
-    """Run the cluster stage and record its counts, notes and time (shared by every backend).
-
-    ``clusterer``: a no-argument callable returning the ClusterResult instead of the local
-    :func:`~pipeline.cluster.cluster_articles` on ``X`` (the Dask backend's native k-means).
-    """
-    from .cluster import cluster_articles
-
-    t0 = time.perf_counter()
-    progress.start("cluster", len(articles))
-    clustered = clusterer() if clusterer is not None else \
-        cluster_articles(X, articles, config.cluster, vectoriser)
-    labels = clustered.labels
-    counts["cluster"] = {"articles": len(labels), "method": clustered.method,
-                         "k": int(clustered.k), "clusters": len(clustered.clusters),
-                         "outliers": int(sum(1 for label in labels if label == -1)),
-                         **{k: v for k, v in _counts_of(clustered).items() if k != "articles"}}
-    notes.extend(f"cluster: {n}" for n in clustered.notes)
-    progress.advance("cluster", len(articles))
-    timings["cluster"] = time.perf_counter() - t0
-    progress.finish("cluster", timings["cluster"])
-    return clustered
-
-
 class Prefetch:
     """Imports the heavy libraries and builds the text cleaner while forked children parse:
     otherwise the main process pays for it later, on the critical path (and forked children of
@@ -493,7 +324,7 @@ def _finish_tagging(tagger: Any, articles: list[Article], config: Config, classi
 
 def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier: Any,
                 progress: Progress, jobs: int, freeze: Callable[[], None] = lambda: None) -> RunResult:
-    started = _now()
+    started = utc_now()
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
     # parse --------------------------------------------------------------------------------------
@@ -513,7 +344,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier
         freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
     articles: list[Article] = list(parsed.articles)
     rejects: list[Reject] = list(parsed.rejects)
-    counts["parse"] = _counts_of(parsed)
+    counts["parse"] = counts_of(parsed)
     progress.advance("parse", len(inputs))
     timings["parse"] = time.perf_counter() - t0
     progress.finish("parse", timings["parse"])
@@ -532,7 +363,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier
         with paused_gc():
             cleaned = clean_articles(articles, config.clean, n_jobs=jobs, cleaner=prefetch.cleaner)
             freeze()  # the tokens, before the collector's first pass would walk them all
-        counts["clean"] = {"articles": len(articles), **_counts_of(cleaned)}
+        counts["clean"] = {"articles": len(articles), **counts_of(cleaned)}
         rejects.extend(getattr(cleaned, "rejects", None) or [])
         progress.advance("clean", len(articles))
         timings["clean"] = time.perf_counter() - t0
@@ -574,13 +405,6 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier
         if tagger is not None:
             timings["tag_wait"] = timings["tag"]  # marks the overlap (benchmarks/run_scale.py)
         progress.finish("tag", timings["tag"])
-    else:
-        for stage in STAGES[1:]:
-            timings[stage] = 0.0
 
-    counts["rejects"] = len(rejects)
-    counts["reconciliation"] = reconcile(counts, len(articles))
-    manifest = build_manifest(started, described, config, model_path, jobs, counts, timings, notes)
-    return RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
-                     timings=timings, manifest=manifest, config=config, inputs=inputs,
-                     coords=coords, vectoriser=vectoriser)
+    return finish_run(started, described, config, model_path, jobs, inputs, articles, rejects, clusters,
+                      counts, timings, notes, coords=coords, vectoriser=vectoriser)

@@ -16,13 +16,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize
 
+from .config import DEFAULT_KICKERS, DEFAULT_SERIES  # the parse defaults: one list
 from .errors import InputError
 from .records import normalise_key
-
-# Defaults mirror ParseConfig: series columns (stock standfirst) and kickers (no topic).
-DEFAULT_SERIES: tuple[str, ...] = ("London Eye", "West Country Chronicle", "Recovery Watch",
-                                   "The Integrator")
-DEFAULT_KICKERS: tuple[str, ...] = ("Exclusive", "Revealed")
 
 
 class TextInputError(InputError, ValueError):

@@ -378,14 +378,11 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
                jobs: int, freeze: Any = None) -> Any:
     """The Dask counterpart of ``pipeline.run._run_stages``: same RunResult, counts and manifest.
     (``freeze`` is accepted for the same call; the records live on the workers here.)"""
-    import sys
-
-    import pipeline.run  # noqa: F401  (the module; ``pipeline.run`` the attribute is the function)
-
-    local = sys.modules["pipeline.run"]
+    from ..manifest import cluster_stage, describe_parsed_inputs, finish_run
+    from ..outputs import utc_now
 
     require_distributed()
-    started = local._now()
+    started = utc_now()
     timings: dict[str, float] = {}
     counts: dict[str, Any] = {}
     notes: list[str] = []
@@ -405,7 +402,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
         progress.advance("parse", len(inputs))
         timings["parse"] = time.perf_counter() - t0
         progress.finish("parse", timings["parse"])
-        described = local.describe_parsed_inputs(parsed, inputs)  # the workers' checksums
+        described = describe_parsed_inputs(parsed, inputs)  # the workers' checksums
 
         if articles:
             t0 = time.perf_counter()
@@ -426,7 +423,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
             timings["vectorise"] = time.perf_counter() - t0
             progress.finish("vectorise", timings["vectorise"])
 
-            clustered = local.cluster_stage(
+            clustered = cluster_stage(
                 None, articles, config, vectoriser, progress, counts, notes, timings,
                 clusterer=lambda: _cluster(client, blocks, articles, config, vectoriser))
             for future in blocks:
@@ -442,18 +439,11 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
             progress.advance("tag", len(articles))
             timings["tag"] = time.perf_counter() - t0
             progress.finish("tag", timings["tag"])
-        else:
-            for stage in local.STAGES[1:]:
-                timings[stage] = 0.0
 
-    counts["rejects"] = len(rejects)
-    counts["reconciliation"] = local.reconcile(counts, len(articles))
-    manifest = local.build_manifest(started, described, config, model_path, jobs, counts, timings,
-                                    notes, extra_libraries=_dask_versions(),
-                                    backend={"name": "dask", "scheduler": address, "workers": workers})
-    return local.RunResult(articles=articles, rejects=rejects, clusters=clusters, counts=counts,
-                           timings=timings, manifest=manifest, config=config, inputs=inputs,
-                           coords=coords, vectoriser=vectoriser)
+    return finish_run(started, described, config, model_path, jobs, inputs, articles, rejects, clusters,
+                      counts, timings, notes, coords=coords, vectoriser=vectoriser,
+                      extra_libraries=_dask_versions(),
+                      backend={"name": "dask", "scheduler": address, "workers": workers})
 
 
 def _dask_versions() -> dict[str, str | None]:
