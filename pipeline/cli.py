@@ -419,7 +419,7 @@ def review_command(
     import json
 
     from .errors import InputError, OutputError
-    from .io import read_text, write_lines_atomic
+    from .io import json_objects, write_lines_atomic
     from .review import queue_record, review_queue
 
     source = out_dir / "articles.jsonl"
@@ -428,14 +428,8 @@ def review_command(
     if out is not None and out.resolve() == source.resolve():
         raise OutputError("would overwrite the run's articles.jsonl", file=str(out))
     articles = []
-    for lineno, line in enumerate(read_text(source).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg}", file=str(source), line=lineno) from None
-        if not isinstance(record, dict) or not isinstance(record.get("headline"), str) or "id" not in record:
+    for lineno, record in json_objects(source, "an article record"):
+        if not isinstance(record.get("headline"), str) or "id" not in record:
             raise InputError("expected an article record (with id and headline)", file=str(source), line=lineno)
         articles.append(record)
     order = review_queue(articles)[:limit]

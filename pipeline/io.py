@@ -197,6 +197,24 @@ def read_text(path: Path) -> str:
     return decode_text(read_bytes(path), str(path))
 
 
+def json_objects(path: Path, what: str = "a JSON object") -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSONL file; a line that is not valid
+    JSON, or not an object, is an InputError naming the file and line (``what`` says what was
+    expected)."""
+    import json
+
+    for lineno, line in enumerate(read_text(Path(path)).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", file=str(path), line=lineno) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected {what} per line", file=str(path), line=lineno)
+        yield lineno, record
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "w", *, label: str | None = None) -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on success fsync and rename it over ``path``.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import CATEGORIES_FILE, DEFAULT_MODEL, MODELS_DIR
 from .errors import ConfigError, InputError, ModelError, OutputError
-from .io import atomic_writer, read_text, sha256_file, write_text_atomic
+from .io import atomic_writer, json_objects, read_text, sha256_file, write_text_atomic
 
 if TYPE_CHECKING:
     from .tag import CategoryClassifier
@@ -124,17 +124,8 @@ def read_labels(paths: list[Path], *, label_field: str | None = "category",
     seen: dict[int, tuple[str, str, int, int]] = {}  # key -> (label, file, line, index in data)
     for path in paths:
         path = Path(path)
-        text = read_text(path)
         n = 0
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON: {exc.msg}", file=str(path), line=lineno) from None
-            if not isinstance(record, dict):
-                raise InputError("expected a JSON object per line", file=str(path), line=lineno)
+        for lineno, record in json_objects(path):
             headline = record.get("headline")
             if not isinstance(headline, str) or not headline.strip():
                 raise InputError("missing or empty 'headline'", file=str(path), line=lineno)
