@@ -154,11 +154,7 @@ def char_text(text: str) -> str:
 # -- n-gram TF-IDF with array state ---------------------------------------------------------------
 
 WORD_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's default token pattern
-
-
-def _split(text: str) -> list[str]:
-    """Whitespace words (module-level so a vectoriser using it pickles)."""
-    return text.split()
+_WORD_RE = re.compile(WORD_PATTERN)
 
 
 class NgramTfidf:
@@ -183,6 +179,7 @@ class NgramTfidf:
         self.terms = ""
         self.idf = np.zeros(0)
         self._index: dict[str, int] = {}
+        self._tables: Any = None
 
     # -- state: arrays and strings only (the dict is rebuilt) --
 
@@ -196,7 +193,13 @@ class NgramTfidf:
         self.min_df = state["min_df"]
         self.terms = state["terms"]
         self.idf = np.asarray(state["idf"], dtype=np.float64)
-        self._index = self._build_index(self.terms)
+        self._set_vocabulary(self.terms)
+
+    def _set_vocabulary(self, terms: str) -> None:
+        """The lookup dict and, for word 1-2 grams, the token tables of :meth:`_word_counts`."""
+        self.terms = terms
+        self._index = self._build_index(terms)
+        self._tables = self._token_tables() if self.kind == "word" and self.ngram_range in ((1, 1), (1, 2)) else None
 
     @staticmethod
     def _build_index(terms: str) -> dict[str, int]:
@@ -215,23 +218,73 @@ class NgramTfidf:
         return CountVectorizer(analyzer=self.kind, ngram_range=self.ngram_range, lowercase=False,
                                token_pattern=WORD_PATTERN).build_analyzer()
 
+    def _token_tables(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+        """(token -> id, column of each token as a unigram or -1, sorted bigram keys
+        ``first * n_tokens + second``, their columns) over the learned vocabulary."""
+        tokens: dict[str, int] = {}
+        pairs: list[tuple[str, str, int]] = []
+        unigrams: list[tuple[str, int]] = []
+        for term, column in self._index.items():
+            parts = term.split(" ")
+            for token in parts:
+                tokens.setdefault(token, len(tokens))
+            if len(parts) == 1:
+                unigrams.append((term, column))
+            else:
+                pairs.append((parts[0], parts[1], column))
+        unigram_column = np.full(len(tokens), -1, dtype=np.int64)
+        for token, column in unigrams:
+            unigram_column[tokens[token]] = column
+        keys = np.asarray([tokens[a] * len(tokens) + tokens[b] for a, b, _ in pairs], dtype=np.int64)
+        columns = np.asarray([c for _, _, c in pairs], dtype=np.int64)
+        order = np.argsort(keys)
+        return tokens, unigram_column, keys[order], columns[order]
+
     def _word_counts(self, texts: Sequence[str], index: Mapping[str, int] | None) -> Any:
-        """(counts over ``index``) or, with ``index`` None, (counts, vocabulary) of all n-grams."""
+        """(counts over ``index``) or, with ``index`` None, (counts, vocabulary) of all n-grams.
+
+        Why not CountVectorizer(vocabulary=...).transform: it looks every n-gram up one by one
+        in Python; for 1-2 grams the same counts come from token ids and numpy (tested equal)."""
         if index is None:
             vec = CountVectorizer(analyzer=self._analyzer())
             counts = vec.fit_transform(texts)
             return counts, vec.get_feature_names_out().tolist()
-        vec = CountVectorizer(analyzer=self._analyzer(), vocabulary=index)
-        return vec.transform(texts)
+        if self._tables is None:
+            return CountVectorizer(analyzer=self._analyzer(), vocabulary=index).transform(texts)
+        tokens, unigram_column, bigram_keys, bigram_columns = self._tables
+        per_text = [_WORD_RE.findall(t) for t in texts]
+        lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text))
+        ids = np.fromiter((tokens.get(t, -1) for ts in per_text for t in ts), dtype=np.int64,
+                          count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        known = ids >= 0
+        uni = np.where(known, unigram_column[np.where(known, ids, 0)], -1)
+        parts_rows, parts_cols = [rows[uni >= 0]], [uni[uni >= 0]]
+        if self.ngram_range[1] == 2 and ids.size > 1 and bigram_keys.size:
+            same_text = rows[1:] == rows[:-1]
+            both = known[1:] & known[:-1] & same_text
+            keys = ids[:-1][both] * len(tokens) + ids[1:][both]
+            at = np.minimum(np.searchsorted(bigram_keys, keys), bigram_keys.size - 1)
+            hit = bigram_keys[at] == keys
+            parts_rows.append(rows[:-1][both][hit])
+            parts_cols.append(bigram_columns[at[hit]])
+        r, c = np.concatenate(parts_rows), np.concatenate(parts_cols)
+        counts = sp.csr_matrix((np.ones(r.size, dtype=np.float64), (r, c)), shape=(len(texts), len(index)))
+        counts.sum_duplicates()
+        return counts
 
     def _char_counts(self, texts: Sequence[str], index: Mapping[str, int] | None) -> Any:
         """As :meth:`_word_counts`, by words: (texts x words) @ (words x n-grams)."""
-        by_word = CountVectorizer(analyzer=_split)
-        if any(map(str.split, texts)):
-            docs = by_word.fit_transform(texts)
-            words = by_word.get_feature_names_out().tolist()
-        else:  # no word at all (CountVectorizer refuses an empty vocabulary)
-            docs, words = sp.csr_matrix((len(texts), 0)), []
+        per_text = [t.split() for t in texts]
+        table: dict[str, int] = {}
+        ids = np.fromiter((table.setdefault(w, len(table)) for ws in per_text for w in ws),
+                          dtype=np.int64, count=sum(map(len, per_text)))
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64),
+                         np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text)))
+        docs = sp.csr_matrix((np.ones(ids.size, dtype=np.float64), (rows, ids)),
+                             shape=(len(texts), len(table)))
+        docs.sum_duplicates()
+        words = list(table)
         analyse = self._analyzer()
         grams = [analyse(w) for w in words]
         fresh = index is None
@@ -270,8 +323,7 @@ class NgramTfidf:
         terms = [names[k] for k in order]
         if any("\n" in t for t in terms):  # cannot happen: n-grams never span a line break
             raise ValueError("an n-gram holds a line break")
-        self.terms = "\n".join(terms)
-        self._index = self._build_index(self.terms)
+        self._set_vocabulary("\n".join(terms))
         n = counts.shape[0]
         self.idf = np.log((1.0 + n) / (1.0 + df[order])) + 1.0
         return self._weigh(counts[:, order].tocsr())
