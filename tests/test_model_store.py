@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import CATEGORIES_FILE, DEFAULT_MODEL
+from pipeline.config import DEFAULT_MODEL
 from pipeline.errors import ConfigError, InputError, ModelError
 from pipeline.io import sha256_file
 from pipeline.model_store import card_path, load_categories, load_classifier, read_card, \

@@ -17,8 +17,6 @@ from pipeline.io import sha256_file
 from pipeline.model_store import load_classifier
 from pipeline.tag import min_confidence_of
 from pipeline.report import CATEGORY_ORDER
-from pipeline.model_store import load_classifier
-from pipeline.tag import min_confidence_of
 from pipeline.run import OUTPUT_FILES, RunResult, resolve_inputs, run
 
 REPO = Path(__file__).resolve().parent.parent

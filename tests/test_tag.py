@@ -7,8 +7,6 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from pipeline.config import TagConfig
