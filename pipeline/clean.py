@@ -12,14 +12,14 @@ Public names:
   and cached, and spaCy tokenises each distinct whitespace-delimited chunk once (exactly as it
   would inside the whole text); pickles without its spaCy objects; a text gives the same tokens
   alone or in a batch.
-- :func:`clean_articles` -- fills ``Article.tokens`` / ``Article.amounts``, ignores blurbs.
+- :class:`CleanStage` -- the stage component; :func:`clean_articles` -- the stage in one call: fills
+  ``Article.tokens`` / ``Article.amounts``, ignores blurbs.
 - :func:`article_text` / :func:`find_blurbs` -- the text of an article as cluster and tag see it.
 - :func:`repair_text`, :func:`parse_amounts` -- the two text helpers, usable on their own.
 """
 from __future__ import annotations
 
 import html
-import os
 import re
 import tomllib
 import unicodedata
@@ -28,11 +28,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain, compress, count, islice
-from operator import add, attrgetter
 from pathlib import Path
 from typing import Any
 
-from .collector import paused_gc
 from .config import CONFIG_DIR, CleanConfig
 from .errors import ConfigError
 from .records import Article, normalise_key
@@ -493,11 +491,6 @@ class TextCleaner:
         out.extend(compress(lemmas[i:], keeps[i:]))
         return out
 
-    def _clean_many(self, texts: Sequence[str]) -> list[list[str]]:
-        """Tokens for ``texts`` (see :meth:`_clean_chunks`), garbage collector paused."""
-        with paused_gc():
-            return self._clean_chunks(texts)
-
     def _clean_chunks(self, texts: Sequence[str]) -> list[list[str]]:
         """Tokens for ``texts``, paying spaCy once per distinct whitespace-delimited chunk.
 
@@ -584,18 +577,19 @@ class TextCleaner:
         if batch:
             yield from self.tokens(batch)
 
-    def tokens(self, texts: Sequence[str], n_jobs: int = 1) -> list[list[str]]:
+    def load(self) -> TextCleaner:
+        """Build spaCy, the lemma table and the domain lists now (else on first use); returns self.
+
+        The run loads them once before its batches are shared out, so processes forked from it
+        inherit them instead of each building its own."""
+        self._s  # noqa: B018 - built on first access
+        return self
+
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
         """Lemma tokens for each text; each distinct text cleaned once (and cached for reuse).
 
-        ``n_jobs`` > 1 (0 = all cores) shares ``parallel_threshold`` or more distinct texts
-        with forked children that inherit the built cleaner and return token lists only (where
-        there is no ``fork`` it runs in-process: a fresh worker pool rebuilding spaCy and the
-        chunk cache measured slower than one process on 2 cores).
-        """
-        with paused_gc():
-            return self._tokens(texts, n_jobs)
-
-    def _tokens(self, texts: Sequence[str], n_jobs: int) -> list[list[str]]:
+        A text's tokens depend on the text alone, never on the batch it came in or on what the
+        caches hold, so batches can be cleaned anywhere and joined (tested)."""
         texts = ["" if t is None else str(t) for t in texts]
         cache = self._cache
         todo = [t for t in dict.fromkeys(texts) if t not in cache]
@@ -609,58 +603,13 @@ class TextCleaner:
                 keep = {t: cache[t] for t in dict.fromkeys(texts) if t in cache}
                 cache.clear()
                 cache.update(keep)
-            workers = min(_resolve_jobs(n_jobs), len(todo_clean))
-            if workers > 1 and len(todo_clean) >= self.config.parallel_threshold and _can_fork():
-                results = _forked_clean(self, todo_clean, workers)
-            else:
-                results = self._clean_many(todo_clean)
+            results = self._clean_chunks(todo_clean)
             if len(todo_clean) <= self.config.cache_size:
                 cache.update(zip(todo_clean, results))
             else:  # too many to keep: answer from this batch only
                 local = dict(zip(todo_clean, results))
                 return [cache[t] if t in cache else local[t] for t in texts]
         return list(map(list, map(cache.__getitem__, texts)))
-
-
-def _can_fork() -> bool:
-    from .backends.forked import can_fork
-
-    return can_fork()
-
-
-def _resolve_jobs(n_jobs: int) -> int:
-    if n_jobs is None or n_jobs == 1:
-        return 1
-    cores = os.cpu_count() or 1
-    if n_jobs <= 0:
-        return cores if n_jobs == 0 else max(1, cores + 1 + n_jobs)
-    return n_jobs
-
-
-def _span_starts(n: int, workers: int) -> tuple[range, int]:
-    """Chunk starts and size for sharing ``n`` items: about 8 chunks per process (each process
-    ends within a chunk of the others), at most SharedChunks.MAX_CHUNKS."""
-    from .backends.forked import SharedChunks
-
-    size = max(1, -(-n // min(SharedChunks.MAX_CHUNKS, 8 * workers)))
-    return range(0, n, size), size
-
-
-def _forked_clean(cleaner: TextCleaner, texts: list[str], workers: int) -> list[list[str]]:
-    """Clean ``texts`` in ``workers`` processes (forked children and this one), which take
-    chunks of them as they become free; each child inherits the built cleaner and sends back
-    token lists only.
-
-    Tokens depend on the text alone (the caches only save work), so the result equals the
-    one-process result (tested). A child that fails has its chunks cleaned here instead.
-    """
-    from .backends.forked import SharedChunks
-
-    cleaner._s  # noqa: B018 - build spaCy and the lists once, before forking, for every child
-    starts, size = _span_starts(len(texts), workers)
-    shared = SharedChunks(len(starts), lambda i: cleaner._clean_many(texts[starts[i]:starts[i] + size]),
-                          children=workers - 1)
-    return [tokens for part in shared.results() for tokens in part]
 
 
 # ---- articles ------------------------------------------------------------------------------------------
@@ -713,12 +662,14 @@ def article_text(article: Article, blurbs: frozenset[str] | set[str] = frozenset
 
 
 @dataclass
-class CleanResult:
-    """Tokens per field (so the vectoriser can weight the headline) plus counts for the run."""
+class CleanColumns:
+    """The clean stage's values for a batch of articles: tokens per field, pounds per article
+    (what the vectoriser reads: it weights the headline's tokens); from :func:`clean_articles`,
+    its counts too."""
 
     headline_tokens: list[list[str]] = field(default_factory=list)
     standfirst_tokens: list[list[str]] = field(default_factory=list)
-    blurbs: frozenset[str] = frozenset()
+    amounts: list[list[float]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -727,67 +678,93 @@ class CleanResult:
         return list(zip(self.headline_tokens, self.standfirst_tokens))
 
 
-# Last clean_articles call: article id -> (headline token count, total) so a Vectoriser handed
-# plain Articles can still weight the headline. Replaced on every call (bounded by one corpus).
-_FIELD_SPLIT: dict[str, tuple[int, int]] = {}
+class CleanStage:
+    """The clean stage as a component (:mod:`pipeline.stages`).
+
+    ``fit(articles)`` answers the corpus-wide question (which standfirsts are stock blurbs: they
+    carry no topic and are not cleaned) and loads the cleaner; ``predict`` gives a batch's
+    tokens and amounts; ``set_annotations`` writes ``tokens`` (headline then standfirst) and
+    ``amounts``, and keeps how many of the tokens came from the headline (:meth:`split`: the
+    vectoriser weights the headline).
+    """
+
+    name = "clean"
+    corpus_wide = False
+    reads: tuple[str, ...] = ("parse",)
+    uses: tuple[str, ...] = ()
+
+    def __init__(self, config: CleanConfig | None = None, cleaner: TextCleaner | None = None) -> None:
+        self.config = config or CleanConfig()
+        self.cleaner = cleaner or TextCleaner(self.config)
+        self.blurbs: frozenset[str] = frozenset()
+        self.notes: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.headline_counts: dict[str, int] = {}  # article id -> its headline's share of its tokens
+
+    @classmethod
+    def from_config(cls, section: CleanConfig) -> CleanStage:
+        return cls(section)
+
+    def fit(self, articles: Sequence[Article]) -> CleanStage:
+        """Find the corpus's blurbs, count its texts, and load the cleaner (domain lists kept in
+        it, so a copy sent elsewhere needs no file)."""
+        keys = [normalise_key(a.standfirst) for a in articles]  # once per article, not four times
+        self.blurbs = _find_blurbs(articles, keys, self.config.blurb_min_headlines)
+        dropped = [bool(k) and (bool(a.series) or k in self.blurbs) for a, k in zip(articles, keys)]
+        texts = [t for t in _headline_texts(articles) + _standfirst_texts(articles, dropped) if t.strip()]
+        self.counts = {"texts": len(texts), "distinct_texts": len(set(texts)),
+                       "blurbs": len(self.blurbs), "blurb_articles": sum(dropped)}
+        self.cleaner.freeze().load()
+        return self
+
+    def predict(self, articles: Sequence[Article]) -> CleanColumns:
+        """Headline tokens, standfirst tokens (none for a blurb) and pounds of each article."""
+        heads = _headline_texts(articles)
+        stands = _standfirst_texts(articles, [is_blurb(a, self.blurbs) for a in articles])
+        tokens = self.cleaner.tokens(heads + stands)
+        amounts = [[] if h.isascii() and s.isascii()  # no "£" (parse_amounts would say [])
+                   else list(dict.fromkeys(parse_amounts(h) + parse_amounts(s))) for h, s in zip(heads, stands)]
+        return CleanColumns(tokens[:len(heads)], tokens[len(heads):], amounts)
+
+    def set_annotations(self, articles: Sequence[Article], columns: CleanColumns) -> dict[str, int]:
+        """The one writer of ``tokens`` and ``amounts``."""
+        empty = 0
+        heads = self.headline_counts
+        for article, head, stand, amounts in zip(articles, columns.headline_tokens,
+                                                 columns.standfirst_tokens, columns.amounts, strict=True):
+            article.tokens = head + stand
+            article.amounts = amounts
+            heads[article.id] = len(head)
+            empty += not article.tokens
+        return {"empty": empty}
+
+    def summary(self) -> dict[str, int]:
+        """The corpus's text and blurb counts (from :meth:`fit`)."""
+        return dict(self.counts)
+
+    def split(self, article: Article) -> tuple[list[str], list[str]]:
+        """(headline, standfirst) tokens of an article this stage cleaned; all of ``tokens``
+        count as headline for any other (a record read back from a file)."""
+        tokens = article.tokens or []
+        split = self.headline_counts.get(article.id)
+        if split is None or split > len(tokens):
+            return list(tokens), []
+        return list(tokens[:split]), list(tokens[split:])
+
+    def products(self) -> dict[str, Any]:
+        return {}
 
 
-def split_tokens(article: Article) -> tuple[list[str], list[str]]:
-    """(headline, standfirst) tokens of an article cleaned in this process; otherwise all of
-    ``article.tokens`` count as headline."""
-    tokens = article.tokens or []
-    split = _FIELD_SPLIT.get(article.id)
-    if split is None or split[1] != len(tokens):
-        return list(tokens), []
-    return list(tokens[:split[0]]), list(tokens[split[0]:])
-
-
-def clean_articles(articles: list[Article], config: CleanConfig | None = None, n_jobs: int = 1,
-                   cleaner: TextCleaner | None = None) -> CleanResult:
+def clean_articles(articles: list[Article], config: CleanConfig | None = None,
+                   cleaner: TextCleaner | None = None) -> CleanColumns:
     """Fill ``tokens`` (headline then non-blurb standfirst) and ``amounts`` (pounds) on each
-    article. Blurbs are detected over the whole corpus and contribute no tokens."""
-    with paused_gc():
-        return _clean_articles(articles, config, n_jobs, cleaner)
-
-
-def _clean_articles(articles: list[Article], config: CleanConfig | None, n_jobs: int,
-                    cleaner: TextCleaner | None) -> CleanResult:
-    config = config or CleanConfig()
-    cleaner = cleaner or TextCleaner(config)
-    workers = min(_resolve_jobs(n_jobs), len(articles))
-    forked = None
-    if workers > 1 and 2 * len(articles) >= config.parallel_threshold and _can_fork():
-        forked = _ForkedFields(cleaner, articles, workers)  # headlines start in a child now
-    try:
-        blurbs, dropped = _blurb_flags(articles, config)
-    except BaseException:
-        if forked is not None:
-            forked.cancel()
-        raise
-    if forked is not None:
-        head_tokens, stand_tokens, amounts, text_counts = forked.finish(dropped)
-    else:
-        heads, stands = _field_texts(articles, dropped)
-        head_tokens, stand_tokens, amounts = _clean_fields(cleaner, heads, stands)
-        text_counts = _text_counts(heads, stands)
-    joined = list(map(add, head_tokens, stand_tokens))
-    for article, article_tokens, article_amounts in zip(articles, joined, amounts):
-        article.tokens = article_tokens
-        article.amounts = article_amounts
-    _FIELD_SPLIT.clear()
-    _FIELD_SPLIT.update(zip(map(attrgetter("id"), articles), zip(map(len, head_tokens), map(len, joined))))
-    counts = {
-        **text_counts,
-        "blurbs": len(blurbs),
-        "blurb_articles": sum(dropped),
-        "empty": len(joined) - sum(map(bool, joined)),
-    }
-    return CleanResult(head_tokens, stand_tokens, blurbs, counts)
-
-
-def _field_texts(articles: Sequence[Article], dropped: Sequence[bool]) -> tuple[list[str], list[str]]:
-    """The texts cleaned per article: headline without kicker/series, standfirst unless a blurb."""
-    return _headline_texts(articles), _standfirst_texts(articles, dropped)
+    article, as the run's clean stage does in one batch; returns the columns (a vectoriser's
+    input) with the stage's counts. Blurbs are found over the whole ``articles`` and contribute
+    no tokens."""
+    stage = CleanStage(config, cleaner).fit(articles)
+    columns = stage.predict(articles)
+    columns.counts = {**stage.counts, **stage.set_annotations(articles, columns)}
+    return columns
 
 
 def _headline_texts(articles: Sequence[Article]) -> list[str]:
@@ -796,96 +773,3 @@ def _headline_texts(articles: Sequence[Article]) -> list[str]:
 
 def _standfirst_texts(articles: Sequence[Article], dropped: Sequence[Any]) -> list[str]:
     return ["" if d else (a.standfirst or "") for a, d in zip(articles, dropped)]
-
-
-def _text_counts(heads: list[str], stands: list[str]) -> dict[str, int]:
-    texts = [t for t in heads + stands if t.strip()]
-    return {"texts": len(texts), "distinct_texts": len(set(texts))}
-
-
-def _clean_fields(cleaner: TextCleaner, heads: list[str], stands: list[str]
-                  ) -> tuple[list[list[str]], list[list[str]], list[list[float]]]:
-    """Headline tokens, standfirst tokens and amounts (pounds, headline first) per article."""
-    tokens = cleaner.tokens(heads + stands)
-    amounts = [[] if h.isascii() and s.isascii()  # no "£" (parse_amounts would say [])
-               else list(dict.fromkeys(parse_amounts(h) + parse_amounts(s))) for h, s in zip(heads, stands)]
-    return tokens[:len(heads)], tokens[len(heads):], amounts
-
-
-def _blurb_flags(articles: Sequence[Article], config: CleanConfig) -> tuple[frozenset[str], list[bool]]:
-    """The corpus's blurbs and, per article, whether its standfirst is one (:func:`is_blurb`)."""
-    keys = [normalise_key(a.standfirst) for a in articles]  # once per article, not four times
-    blurbs = _find_blurbs(articles, keys, config.blurb_min_headlines)
-    return blurbs, [bool(k) and (bool(a.series) or k in blurbs) for a, k in zip(articles, keys)]
-
-
-class _ForkedFields:
-    """:func:`_clean_fields` shared between forked children and this process (:class:`SharedChunks`).
-
-    Chunks ``0..n-1`` are the headlines of spans of articles, ``n..2n-1`` their standfirsts.
-    Children take chunks from the front, so they start on headlines at once, which need nothing
-    more; meanwhile this process finds the blurbs (a standfirst that is one is not cleaned: a
-    corpus-wide question, 0.25 s at 100k articles), hands the flags to the children through
-    shared memory, counts the texts, then takes in the children's results and works on chunks
-    from the back. Each child inherits the built cleaner and the articles and sends back tokens
-    and amounts only. A text in two chunks is cleaned in both, to the same tokens (they depend
-    on the text alone; tested).
-    """
-
-    def __init__(self, cleaner: TextCleaner, articles: list[Article], workers: int) -> None:
-        import multiprocessing
-
-        from .backends.forked import SharedChunks
-
-        cleaner._s  # noqa: B018 - build spaCy and the lists once, before forking, for every child
-        self.cleaner = cleaner
-        self.articles = articles
-        self.starts, self.size = _span_starts(len(articles), workers)
-        self.dropped: list[bool] | None = None
-        self.flags: Any = None
-        self.ready: Any = None
-        try:
-            context = multiprocessing.get_context("fork")
-            self.flags, self.ready = context.RawArray("b", max(1, len(articles))), context.Event()
-        except (OSError, ImportError):  # no POSIX semaphores: no child either, all done here
-            workers = 1
-        self.shared = SharedChunks(2 * len(self.starts), self._chunk, children=workers - 1)
-
-    def _flags(self, part: slice) -> list[bool] | list[int]:
-        if self.dropped is not None:  # this process, once they are known
-            return self.dropped[part]
-        self.ready.wait()  # a child, ahead of the blurb search (it dies with this process)
-        return self.flags[part]
-
-    def _chunk(self, i: int) -> tuple[list[list[str]], list[list[float]]]:
-        n = len(self.starts)
-        part = slice(self.starts[i % n], self.starts[i % n] + self.size)
-        texts = _headline_texts(self.articles[part]) if i < n \
-            else _standfirst_texts(self.articles[part], self._flags(part))
-        return self.cleaner.tokens(texts), list(map(parse_amounts, texts))
-
-    def finish(self, dropped: list[bool]) -> tuple[list[list[str]], list[list[str]], list[list[float]],
-                                                   dict[str, int]]:
-        """Given the blurb flags: every article's headline and standfirst tokens, amounts (as
-        :func:`_clean_fields` gives them) and the text counts."""
-        try:
-            self.dropped = dropped
-            if self.ready is not None:
-                self.flags[:len(dropped)] = dropped
-                self.ready.set()
-            text_counts = _text_counts(*_field_texts(self.articles, dropped))
-            n = len(self.starts)
-            tokens: tuple[list[list[str]], list[list[str]]] = ([], [])  # headlines, standfirsts
-            amounts: tuple[list[list[float]], list[list[float]]] = ([], [])
-            for i, (chunk_tokens, chunk_amounts) in enumerate(self.shared.in_order()):
-                tokens[i >= n].extend(chunk_tokens)
-                amounts[i >= n].extend(chunk_amounts)
-        finally:
-            self.cancel()
-        # as _clean_fields: the pounds in the headline, then in the standfirst, each once
-        merged = [list(dict.fromkeys(h + s)) if h or s else [] for h, s in zip(amounts[0], amounts[1])]
-        return tokens[0], tokens[1], merged, text_counts
-
-    def cancel(self) -> None:
-        """Stop and reap any child still running (safe to call twice)."""
-        self.shared.cancel()

@@ -455,12 +455,20 @@ def _empty_result(n: int, method: str, notes: list[str]) -> ClusterResult:
 def cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig | None = None,
                      feature_names: Any = None) -> ClusterResult:
     """Cluster the TF-IDF rows ``X`` (one per article) and fill ``cluster``, ``cluster_terms``
-    and ``cluster_score`` on each article.
+    and ``cluster_score`` on each article: :func:`cluster_matrix` then :func:`fill_clusters`."""
+    result = cluster_matrix(X, articles, config, feature_names)
+    fill_clusters(articles, result)
+    return result
+
+
+def cluster_matrix(X: Any, articles: Sequence[Article], config: ClusterConfig | None = None,
+                   feature_names: Any = None) -> ClusterResult:
+    """Cluster the TF-IDF rows ``X`` (one per article); changes nothing.
 
     Parameters
     ----------
     X: sparse TF-IDF matrix, rows aligned with ``articles``.
-    articles: the records; only ids and headlines are read, cluster fields are written.
+    articles: the records; only ids and headlines are read (for the representatives).
     config: the ``[cluster]`` section.
     feature_names: the fitted Vectoriser (anything with ``get_feature_names_out``) or a list.
 
@@ -493,9 +501,7 @@ def _cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig
     if len(nonempty) == 0:
         if n:
             notes.append("no article has content words: nothing to cluster")
-        result = _empty_result(n, config.method, notes)
-        _fill(articles, result.labels, result.scores, [])
-        return result
+        return _empty_result(n, config.method, notes)
 
     firsts, inverse = _unique_rows(X, nonempty)
     weights = np.bincount(inverse).astype(np.float64)
@@ -534,8 +540,8 @@ def _cluster_articles(X: Any, articles: Sequence[Article], config: ClusterConfig
 def describe(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray, coords: np.ndarray,
              terms: list[list[str]], k: int, method: str, k_scores: dict[int, float], notes: list[str],
              *, distinct: int, empty: int) -> ClusterResult:
-    """Fill the articles' cluster fields and build the result: each cluster's size, terms and
-    representative (its best-scoring article; the first one on ties)."""
+    """The result: each cluster's size, terms and representative (its best-scoring article; the
+    first one on ties)."""
     clusters: list[ClusterInfo] = []
     for c in range(k):
         members = np.flatnonzero(labels == c)
@@ -543,7 +549,6 @@ def describe(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray
         clusters.append(ClusterInfo(id=c, size=len(members), terms=terms[c],
                                     representative_id=articles[best].id,
                                     representative_headline=articles[best].headline))
-    _fill(articles, labels, scores, terms)
     counts = {"articles": len(labels), "distinct": int(distinct), "empty": int(empty),
               "outliers": int((labels == -1).sum())}
     return ClusterResult(labels=labels, clusters=clusters, coords=coords, scores=scores,
@@ -632,9 +637,61 @@ def orient_map(proj: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fill(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray,
-          terms: list[list[str]]) -> None:
-    for article, label, score in zip(articles, labels, scores):
+def fill_clusters(articles: Sequence[Article], result: ClusterResult) -> None:
+    """The one writer of ``cluster``, ``cluster_terms`` and ``cluster_score``."""
+    terms = [c.terms for c in result.clusters]
+    for article, label, score in zip(articles, result.labels.tolist(), result.scores.tolist(), strict=True):
         article.cluster = int(label)
         article.cluster_terms = list(terms[label]) if label >= 0 else []
         article.cluster_score = float(score)
+
+
+class ClusterStage:
+    """The cluster stage as a component (:mod:`pipeline.stages`): topics of the vectorise
+    stage's matrix. Corpus-wide: ``fit`` clusters every article at once; ``predict`` reads the
+    fitted result; ``set_annotations`` writes the cluster fields."""
+
+    name = "cluster"
+    corpus_wide = True
+    reads: tuple[str, ...] = ("vectorise",)
+    uses = ("vectorise",)
+
+    def __init__(self, config: ClusterConfig | None = None, vectorise: Any = None) -> None:
+        self.config = config or ClusterConfig()
+        self.vectorise = vectorise
+        self.result: ClusterResult | None = None
+        self.notes: list[str] = []
+
+    @classmethod
+    def from_config(cls, section: ClusterConfig, vectorise: Any = None) -> ClusterStage:
+        return cls(section, vectorise)
+
+    def fit(self, articles: Sequence[Article]) -> ClusterStage:
+        """Cluster the vectorise stage's matrix (rows aligned with ``articles``)."""
+        products = self.vectorise.products()
+        self.result = cluster_matrix(products["matrix"], articles, self.config, products["vectoriser"])
+        self.notes = list(self.result.notes)
+        return self
+
+    def predict(self, articles: Sequence[Article]) -> ClusterResult:
+        """The fitted result (corpus-wide: the batch is the corpus)."""
+        if self.result is None or len(self.result.labels) != len(articles):
+            raise ValueError("the cluster stage predicts the corpus it was fitted on")
+        return self.result
+
+    def set_annotations(self, articles: Sequence[Article], result: ClusterResult) -> dict[str, Any]:
+        fill_clusters(articles, result)
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        """Method, k, topics, outliers, and the fitted result's own counts."""
+        result = self.result
+        if result is None:
+            return {}
+        return {"method": result.method, "k": int(result.k), "clusters": len(result.clusters),
+                "outliers": int((result.labels == -1).sum()),
+                **{k: v for k, v in result.counts.items() if k not in ("articles", "outliers")}}
+
+    def products(self) -> dict[str, Any]:
+        result = self.result
+        return {"clusters": list(result.clusters) if result else [], "coords": result.coords if result else None}

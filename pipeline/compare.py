@@ -33,7 +33,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from .collector import paused_gc
+from .execution.collector import paused_gc
 from .config import CompareConfig
 from .errors import InputError
 from .outputs import OUTPUT_FORMAT

@@ -1,14 +1,8 @@
-"""What a run is and what it records, the same for every backend.
-
-Why a module of its own: the local stages (:mod:`pipeline.run`) and the Dask backend
-(:mod:`pipeline.backends.dask_backend`) both build a :class:`RunResult` with the same counts,
-reconciliation and ``run.json`` manifest. Both import these from here, so the backend never
-reaches back into :mod:`pipeline.run` (which imports the backend): no import cycle.
-"""
+"""What a run is and what it records, whichever executor ran it: the :class:`RunResult`, the
+counts' reconciliation and the ``run.json`` manifest (built by :mod:`pipeline.runner`)."""
 from __future__ import annotations
 
 import platform
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +12,9 @@ from .config import Config
 from .errors import InputError
 from .outputs import OUTPUT_FORMAT, utc_now
 from .records import Article, Reject
+from .stages import STAGE_NAMES as STAGES
 from .version import __version__
 
-STAGES = ("parse", "clean", "vectorise", "cluster", "tag")
 # Libraries whose versions change results; recorded in run.json so a run can be reproduced.
 RUN_LIBRARIES = ("spacy", "spacy-lookups-data", "scikit-learn", "numpy", "scipy", "joblib",
                  "pydantic", "typer", "rich")
@@ -173,32 +167,6 @@ def build_manifest(started: str, described: Any, config: Config, model_path: Pat
     })
     manifest["finished"] = utc_now()
     return manifest
-
-
-def cluster_stage(X: Any, articles: list[Article], config: Config, vectoriser: Any, progress: Any,
-                  counts: dict[str, Any], notes: list[str], timings: dict[str, float],
-                  clusterer: Any = None) -> Any:
-    """Run the cluster stage and record its counts, notes and time (shared by every backend).
-
-    ``clusterer``: a no-argument callable returning the ClusterResult instead of the local
-    :func:`~pipeline.cluster.cluster_articles` on ``X`` (the Dask backend's native k-means).
-    """
-    from .cluster import cluster_articles
-
-    t0 = time.perf_counter()
-    progress.start("cluster", len(articles))
-    clustered = clusterer() if clusterer is not None else \
-        cluster_articles(X, articles, config.cluster, vectoriser)
-    labels = clustered.labels
-    counts["cluster"] = {"articles": len(labels), "method": clustered.method,
-                         "k": int(clustered.k), "clusters": len(clustered.clusters),
-                         "outliers": int(sum(1 for label in labels if label == -1)),
-                         **{k: v for k, v in counts_of(clustered).items() if k != "articles"}}
-    notes.extend(f"cluster: {n}" for n in clustered.notes)
-    progress.advance("cluster", len(articles))
-    timings["cluster"] = time.perf_counter() - t0
-    progress.finish("cluster", timings["cluster"])
-    return clustered
 
 
 def finish_run(started: str, described: Any, config: Config, model_path: Path, jobs: int,

@@ -23,7 +23,6 @@ from typing import IO, Any
 
 from .errors import OutputError
 from .io import real_paths
-from .records import Article
 
 # Version of the output directory's layout (run.json "output_format"): raised when a change to
 # articles.jsonl or run.json would mislead a reader of older runs (``hsj-pipeline compare``).
@@ -346,9 +345,8 @@ def _staging(lock: OutputLock) -> Iterator[_Stage]:
 def _test_pause(phase: str) -> None:
     """Test hook: ``HSJ_TEST_PAUSE=<phase>:<seconds>`` sleeps at that point of writing.
 
-    Phases are ``write`` (before each staged file is written), ``publish`` (before each rename
-    into place) and ``encode`` (in the forked child encoding part of articles.jsonl, before each
-    chunk). Only the kill-mid-write tests set it; otherwise it is one environment lookup.
+    Phases are ``write`` (before each staged file is written) and ``publish`` (before each
+    rename into place). Only the kill-mid-write tests set it; otherwise it is one environment lookup.
     """
     spec = os.environ.get("HSJ_TEST_PAUSE", "")
     if spec.startswith(phase + ":"):
@@ -392,86 +390,14 @@ def _publish(stage_fd: int, out_fd: int, out_dir: Path) -> dict[str, Path]:
 
 # Records per encoded block: large enough to amortise the join and encode, small enough to stream.
 BLOCK_RECORDS = 1024
-# From this many articles (and with jobs > 1) a forked child encodes part of articles.jsonl while
-# this process renders the report and then encodes the rest. Below it the fork and the pages it
-# copies cost more than they save (at 10k: +0.07 s CPU for -0.04 s).
-PARALLEL_MIN_ARTICLES = 20_000
 
 
-def _blocks(records: Sequence[Any], start: int, stop: int) -> Iterator[bytes]:
-    """UTF-8 blocks of newline-terminated JSON lines for ``records[start:stop]``."""
-    for i in range(start, stop, BLOCK_RECORDS):
-        yield _encode_block(records[i:min(i + BLOCK_RECORDS, stop)])
-
-
-try:  # a third of the time of json's own C encoder on article lines (0.28 s against 0.92 s at 100k)
-    from orjson import dumps as _orjson_dumps
-except ImportError:  # pragma: no cover - a declared dependency; without it, the exact path only
-    _orjson_dumps = None
-if _orjson_dumps is not None and _orjson_dumps([1e16, 1e22]) != b"[1e+16,1e+22]":  # pragma: no cover
-    _orjson_dumps = None  # before 3.12 orjson wrote 1e16: then the exact path only
-
-# Where orjson (3.12 on) may spell a float otherwise than json.dumps: magnitudes below 1e-4,
-# which json writes as 1e-05 and orjson as 0.00001 (or 1e-7 for 1e-07). Either form anywhere in
-# a block -- a float, or text that merely looks like one -- has the block encoded again by
-# ``to_json``, so the bytes never differ.
-_DIGITS = frozenset(b"0123456789")
-
-
-def _floats_spelled_alike(block: bytes) -> bool:
-    """No "0.0000" and no "<digit>e-<digit>" in ``block`` (a find loop: 100x a regex here)."""
-    if b"0.0000" in block:
-        return False
-    find, digits = block.find, _DIGITS
-    at = find(b"e-", 1)
-    while at >= 0:
-        if block[at - 1] in digits and at + 2 < len(block) and block[at + 2] in digits:
-            return False
-        at = find(b"e-", at + 2)
-    return True
-
-
-def _finite_floats(article: Article) -> bool:
-    """Whether the float fields are finite numbers (orjson writes NaN and infinities as null,
-    json.dumps as NaN and Infinity). Any other type or a missing value: False (exact path)."""
-    try:
-        total = article.cluster_score + article.confidence + sum(article.scores.values())
-        if article.amounts:
-            total += sum(article.amounts)
-        return total - total == 0.0
-    except Exception:  # noqa: BLE001 - None or an odd type: let to_json decide
-        return False
-
-
-def _encode_block(records: Sequence[Any]) -> bytes:
-    """Newline-terminated JSON lines, byte for byte ``record.to_json()`` of each record of the
-    declared field types (every record the stages make).
-
-    Articles with finite floats are encoded by orjson, which spells strings, integers and
-    containers as json.dumps does (``ensure_ascii=False``, no spaces) and floats too except for
-    the forms :func:`_floats_spelled_alike` catches; anything else, or anything orjson refuses (a
-    lone surrogate, an integer beyond 64 bits, a key that is not a string), goes through
-    ``to_json``. A field of an undeclared type that orjson encodes but json.dumps cannot (a
-    dataclass, a datetime) or spells as valid JSON (NaN as null) still gives a valid JSON line.
-    Tested against ``to_json`` on generated records of every kind.
-    """
-    if _orjson_dumps is not None:
-        lines: list[bytes] = []
-        for record in records:
-            if type(record) is Article and _finite_floats(record):
-                try:
-                    lines.append(_orjson_dumps(record))
-                    continue
-                except Exception:  # noqa: BLE001 - to_json gives the right line or the right error
-                    pass
-            lines.append(record.to_json().encode("utf-8"))
-        lines.append(b"")
-        block = b"\n".join(lines)
-        if _floats_spelled_alike(block):
-            return block
-    text = [record.to_json() for record in records]
-    text.append("")
-    return "\n".join(text).encode("utf-8")
+def _blocks(records: Sequence[Any]) -> Iterator[bytes]:
+    """UTF-8 blocks of newline-terminated JSON lines (``record.to_json()``) of ``records``."""
+    for i in range(0, len(records), BLOCK_RECORDS):
+        lines = [record.to_json() for record in records[i:i + BLOCK_RECORDS]]
+        lines.append("")
+        yield "\n".join(lines).encode("utf-8")
 
 
 def _write_blocks(handle: IO[bytes], blocks: Iterable[bytes], digest: Any) -> None:
@@ -481,60 +407,9 @@ def _write_blocks(handle: IO[bytes], blocks: Iterable[bytes], digest: Any) -> No
         handle.write(block)
 
 
-class _ArticleLines:
-    """``articles.jsonl`` encoded by this process and, when it pays, one forked child.
-
-    The chunks of records are shared out on demand (:class:`SharedChunks`): the child starts at
-    once (:meth:`start`) and encodes chunks from the front, handing each over as it is made;
-    this process does its other work (the report), then writes the child's chunks in order as
-    they arrive and encodes chunks from the back whenever the next one is not there yet. Whoever
-    is faster does more, so the two finish together. A chunk a failed child did not deliver is
-    encoded here: the file is the same either way.
-    """
-
-    def __init__(self, articles: Sequence[Any], jobs: int) -> None:
-        from .backends.forked import SharedChunks, can_fork
-
-        self.articles = articles
-        self.pid = os.getpid()
-        self.parallel = jobs > 1 and len(articles) >= PARALLEL_MIN_ARTICLES and can_fork()
-        self.size = max(BLOCK_RECORDS, -(-len(articles) // SharedChunks.MAX_CHUNKS))
-        self.starts = range(0, len(articles), self.size)
-        self.shared: Any = None
-
-    def _encode(self, index: int) -> bytes:
-        if os.getpid() != self.pid:
-            _test_pause("encode")  # in the forked child
-        start = self.starts[index]
-        return b"".join(_blocks(self.articles, start, min(start + self.size, len(self.articles))))
-
-    def start(self) -> None:
-        if self.parallel:
-            from .backends.forked import SharedChunks
-
-            self.shared = SharedChunks(len(self.starts), self._encode, children=1, raw=True)
-
-    def write(self, handle: IO[bytes], digest: Any) -> None:
-        """Every line, in order, into ``handle`` (and ``digest``)."""
-        if self.shared is None:
-            _write_blocks(handle, _blocks(self.articles, 0, len(self.articles)), digest)
-            return
-        shared, self.shared = self.shared, None
-        _write_blocks(handle, shared.in_order(), digest)
-
-    def cancel(self) -> None:
-        """Stop the child if the parent gives up before collecting it."""
-        if self.shared is not None:
-            self.shared.cancel()
-            self.shared = None
-
-
 def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
     """Write every output whole into a staging directory, mark it complete, then publish it.
 
-    Large runs overlap work: a forked child encodes chunks of ``articles.jsonl`` while this
-    process renders the report and writes the other files, then both encode what is left (see
-    :class:`_ArticleLines`).
     Checksums are taken from the bytes as they are written. Nothing is published until every
     file is staged and ``COMPLETE`` is marked.
     """
@@ -549,13 +424,9 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     with _locked(out_dir) as lock, _staging(lock) as staging:
         stage = staging.path
-        lines = _ArticleLines(result.articles, int(result.manifest.get("jobs") or 1))
         digests: dict[str, str] = {}
         try:
             _test_pause("write")
-            lines.start()
-            # this process's other work first, while the child encodes from the front (all of
-            # it before articles.jsonl: whatever is left after that file runs with a core idle)
             result.manifest["finished"] = utc_now()
             report = render_report(result).encode("utf-8")
             if result.vectoriser is not None:
@@ -565,7 +436,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             _test_pause("write")
             with atomic_writer(stage / "rejects.jsonl", "wb", label=str(out_dir / "rejects.jsonl")) as handle:
                 digest = hashlib.sha256()
-                _write_blocks(handle, _blocks(result.rejects, 0, len(result.rejects)), digest)
+                _write_blocks(handle, _blocks(result.rejects), digest)
             digests["rejects.jsonl"] = digest.hexdigest()
             _test_pause("write")
             with atomic_writer(stage / "report.html", "wb", label=str(out_dir / "report.html")) as handle:
@@ -574,7 +445,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             _test_pause("write")
             with atomic_writer(stage / "articles.jsonl", "wb", label=str(out_dir / "articles.jsonl")) as handle:
                 digest = hashlib.sha256()
-                lines.write(handle, digest)
+                _write_blocks(handle, _blocks(result.articles), digest)
             digests["articles.jsonl"] = digest.hexdigest()
             staged = [n for n in OUTPUT_FILES if (stage / n).exists()]
             result.manifest["outputs"] = {
@@ -587,6 +458,4 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             write_text_atomic(stage / COMPLETE_MARKER, "")
         except OSError as exc:
             raise OutputError(f"cannot write the outputs: {exc.strerror or exc}", file=str(out_dir)) from None
-        finally:
-            lines.cancel()
         return _publish(staging.fd, lock.dir_fd, out_dir)

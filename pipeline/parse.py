@@ -32,7 +32,6 @@ from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
 from typing import Any
 
-from .collector import paused_gc
 from .config import ParseConfig
 from .errors import InputError
 from .io import decode_text, read_bytes
@@ -1194,8 +1193,109 @@ def parse_paths(paths: Iterable[str | Path], config: ParseConfig | None = None, 
     directory, empty, not UTF-8, binary, page without title, CSV without the named column).
     """
     merger = ArticleMerger()
-    with paused_gc():
-        for parsed in iter_parsed_files(paths, config or ParseConfig(), headline_column=headline_column,
-                                        standfirst_column=standfirst_column):
-            merger.add_file(parsed)
+    for parsed in iter_parsed_files(paths, config or ParseConfig(), headline_column=headline_column,
+                                    standfirst_column=standfirst_column):
+        merger.add_file(parsed)
     return merger.result()
+
+
+# ---- the stage ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input: the name the user gave (what sources and rejects record) and its real path,
+    resolved where the run started (what a process elsewhere reads: a Dask worker's working
+    directory is not the client's)."""
+
+    name: str
+    real: str
+
+
+@dataclass(frozen=True)
+class NotRead:
+    """An input that a process elsewhere could not read (not there, no permission...)."""
+
+    name: str
+    reason: str
+    where: str
+
+
+class ParseStage:
+    """The parse stage as a component (:mod:`pipeline.stages`): the source of the records.
+
+    ``predict(files)`` parses a batch of :class:`InputFile`; ``combine(parts)`` merges the
+    batches' results in input order into unique articles (:class:`ArticleMerger`), so any
+    grouping of the files gives the same articles, rejects and counts.
+
+    ``remote``: batches may be parsed on other machines. A file is then read by its real path,
+    and ``combine`` parses a file here when the other side could not read it, or read other
+    bytes than this machine has (compared by SHA-256), with a note naming where.
+    """
+
+    name = "parse"
+    corpus_wide = False
+    reads: tuple[str, ...] = ()
+    uses = ("remote",)
+
+    def __init__(self, config: ParseConfig | None = None, remote: bool = False) -> None:
+        self.config = config or ParseConfig()
+        self.remote = remote
+        self.notes: list[str] = []
+
+    @classmethod
+    def from_config(cls, section: ParseConfig, remote: bool = False) -> ParseStage:
+        return cls(section, remote=remote)
+
+    def predict(self, files: Sequence[InputFile]) -> list[FileParse | NotRead]:
+        """Each file parsed (slot ids derived here, where the work is spread)."""
+        if not self.remote:
+            return [with_derived_ids(parse_file(f.name, self.config)) for f in files]
+        from .execution import worker_name
+
+        parsed: list[FileParse | NotRead] = []
+        for f in files:
+            try:
+                data = read_bytes(Path(f.real))
+            except InputError as exc:
+                parsed.append(NotRead(f.name, exc.message, worker_name()))
+                continue
+            parsed.append(with_derived_ids(parse_bytes(data, f.name, self.config)))
+        return parsed
+
+    def combine(self, parts: Iterable[Sequence[FileParse | NotRead]],
+                files: Sequence[InputFile] = ()) -> ParseResult:
+        """The batches' results merged in order (``files``: the inputs, for remote checks)."""
+        merger = ArticleMerger()
+        reals = {f.name: f.real for f in files}
+        for part in parts:
+            for parsed in part:
+                merger.add_file(self._as_read_here(parsed, reals) if self.remote else parsed)
+        return merger.result()
+
+    def _as_read_here(self, parsed: FileParse | NotRead, reals: dict[str, str]) -> FileParse:
+        """A remote parse if it read the bytes this machine reads, else this machine's own."""
+        if isinstance(parsed, NotRead):
+            self.notes.append(f"worker {parsed.where} cannot read {parsed.name} ({parsed.reason}); "
+                              "parsed on the client")
+            return with_derived_ids(parse_file(parsed.name, self.config))
+        real = reals.get(parsed.file, parsed.file)
+        try:
+            same = hashlib.sha256(read_bytes(Path(real))).hexdigest() == parsed.sha256
+        except InputError:
+            same = False
+        if not same:
+            self.notes.append(f"a worker read other bytes than the client at {real} ({parsed.file}); "
+                              "parsed on the client")
+            return with_derived_ids(parse_file(parsed.file, self.config))
+        return parsed
+
+    def set_annotations(self, batch: Sequence[Any], columns: Any) -> dict[str, Any]:
+        """Nothing to write: parse makes the records (see :meth:`combine`)."""
+        return {}
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def products(self) -> dict[str, Any]:
+        return {}

@@ -12,7 +12,6 @@ import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, fields
-from json.encoder import c_make_encoder, encode_basestring
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,114 +77,15 @@ class Article:
         return out
 
     def to_json(self) -> str:
-        """One JSON line; key order is the field order, so output is byte-stable.
-
-        Equal byte for byte to ``json.dumps(self.to_dict(), ensure_ascii=False,
-        separators=(",", ":"))``, but assembled directly from the fields (no dict per record, no
-        encoder built per call): that was most of writing 100k articles. A value of any other type
-        than the declared ones takes that ``json.dumps`` path, so odd records stay exact.
-        """
-        try:
-            return _article_line(self)
-        except Exception:  # an unexpected type: json.dumps gives the right line (or the right error)
-            return _dumps(self.to_dict())
+        """One JSON line: ``json.dumps`` of :meth:`to_dict` (UTF-8 text, no spaces); key order is
+        the field order, so output is byte-stable. The one encoder of output records."""
+        return _dumps(self.to_dict())
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
 
-# ---- the JSON line, written out --------------------------------------------------------------------
-# Each helper returns exactly what json.dumps(..., ensure_ascii=False, separators=(",", ":")) gives
-# for its declared types and raises (TypeError, or _Unusual) for anything else, so that the caller
-# falls back to json.dumps. Strings go through json's own C string encoder; lists and dicts through
-# json's own C encoder, made once with json.dumps's settings (so any content is encoded exactly as
-# json.dumps would; an unencodable item raises); float.__repr__ is what json uses for finite floats.
-
-_enc = encode_basestring
-_float_repr = float.__repr__
-_int_repr = int.__repr__
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
-
-class _Unusual(TypeError):
-    """A value outside the fast encoder's declared types (json.dumps takes over)."""
-
-
-def _unencodable(value: Any) -> Any:
-    raise _Unusual(type(value).__name__)
-
-
-# markers=None: no circular-reference check (a cycle recurses until RecursionError, and the
-# fallback json.dumps then reports it as json does).
-_c_encoder = (c_make_encoder(None, _unencodable, encode_basestring, None, ":", ",", False, False, True)
-              if c_make_encoder is not None else None)
-
-
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-def _container(value: Any) -> str:
-    """A list or dict of JSON values (or None), as json.dumps writes it."""
-    if _c_encoder is None:
-        raise _Unusual("no C encoder")
-    return "".join(_c_encoder(value, 0))
-
-
-def _opt_str(value: str | None) -> str:
-    return "null" if value is None else _enc(value)
-
-
-def _opt_float(value: float | None) -> str:
-    if value is None:
-        return "null"
-    text = _float_repr(value)  # TypeError unless a float
-    return _NON_FINITE.get(text, text) if "n" in text else text
-
-
-def _opt_int(value: int | None) -> str:
-    if value is None:
-        return "null"
-    if type(value) is not int:  # bool is an int that json spells true/false
-        raise _Unusual(type(value).__name__)
-    return _int_repr(value)
-
-
-def _opt_bool(value: bool | None) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    raise _Unusual(type(value).__name__)
-
-
-def _sources(sources: list[Source]) -> str:
-    if type(sources) is not list:
-        raise _Unusual(type(sources).__name__)
-    parts = []
-    for s in sources:
-        line, position = s.line, s.position
-        if type(line) is not int or type(position) is not int:
-            raise _Unusual("source line or position")
-        parts.append(f'{{"file":{_enc(s.file)},"line":{line},"position":{position}}}')
-    return "[" + ",".join(parts) + "]"
-
-
-def _article_line(a: Article) -> str:
-    """The record as one JSON object, fields in declaration order (see ``Article.to_json``).
-
-    A field added to :class:`Article` must be added here too (tests/test_records.py fails if not).
-    """
-    return (f'{{"id":{_enc(a.id)},"headline":{_enc(a.headline)},"standfirst":{_opt_str(a.standfirst)},'
-            f'"caption":{_opt_str(a.caption)},"kicker":{_opt_str(a.kicker)},"series":{_opt_str(a.series)},'
-            f'"systems":{_container(a.systems)},"sources":{_sources(a.sources)},'
-            f'"tokens":{_container(a.tokens)},"amounts":{_container(a.amounts)},'
-            f'"cluster":{_opt_int(a.cluster)},"cluster_terms":{_container(a.cluster_terms)},'
-            f'"cluster_score":{_opt_float(a.cluster_score)},"category":{_opt_str(a.category)},'
-            f'"confidence":{_opt_float(a.confidence)},"uncertain":{_opt_bool(a.uncertain)},'
-            f'"uncertain_reason":{_opt_str(a.uncertain_reason)},"label_source":{_opt_str(a.label_source)},'
-            f'"scores":{_container(a.scores)}}}')
 
 
 @dataclass(slots=True)
@@ -198,14 +98,8 @@ class Reject:
     text: str | None = None
 
     def to_json(self) -> str:
-        """One JSON line (``json.dumps`` of ``asdict``), assembled directly like ``Article.to_json``."""
-        try:
-            if type(self.line) is not int:
-                raise _Unusual(type(self.line).__name__)
-            return (f'{{"file":{_enc(self.file)},"line":{self.line},"reason":{_enc(self.reason)},'
-                    f'"text":{_opt_str(self.text)}}}')
-        except Exception:  # an unexpected type: json.dumps gives the right line (or the right error)
-            return _dumps(asdict(self))
+        """One JSON line: ``json.dumps`` of ``asdict``, as :meth:`Article.to_json`."""
+        return _dumps(asdict(self))
 
 
 _WS = re.compile(r"\s+")

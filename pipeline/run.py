@@ -15,58 +15,31 @@ completed or removed at the start of the next run; nothing else in ``out_dir`` i
 directory is locked (``out_dir/.lock``, ``flock``) for the whole run: a second run on the same
 directory fails at once instead of mixing outputs.
 
-Heavy libraries (spaCy, scikit-learn) are imported inside functions so ``import pipeline`` stays
-cheap; the stages themselves never print or touch files.
+The stages run in :mod:`pipeline.runner`'s one loop, mapped over batches by an executor from
+:mod:`pipeline.execution` (this process, forked children, or Dask). Heavy libraries (spaCy,
+scikit-learn) are imported inside functions so ``import pipeline`` stays cheap; the stages
+themselves never print or touch files.
 """
 from __future__ import annotations
 
 import contextlib
-import gc
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
 
-from .collector import paused_gc
 from .compare import carry_forward, read_run, same_directory
 from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
+from .execution import Executor, Forked, Local, forked_minimums, resolve_jobs
 from .io import real_paths
-from .manifest import (STAGES, RunResult, build_manifest, cluster_stage,  # noqa: F401 - RunResult and
-                       counts_of, describe_parsed_inputs, finish_run, library_versions,  # others
-                       reconcile)  # re-exported for callers of pipeline.run
+from .manifest import (STAGES, RunResult, build_manifest,  # noqa: F401 - RunResult and
+                       library_versions, reconcile)  # others re-exported for callers of pipeline.run
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
-                      OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers, utc_now,
+                      OUTPUT_FORMAT, STAGING_PREFIX, OutputLock, check_output_dir, remove_leftovers,
                       write_outputs)
-from .records import Article, Reject
+from .runner import Progress, run_stages
 
 INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
-TAG_CHUNK = 5000  # articles per tagging call (progress granularity)
-
-
-class Progress(Protocol):
-    """What ``run`` reports while it works; the CLI implements it with rich progress bars."""
-
-    def start(self, stage: str, total: int) -> None:
-        """A stage begins with ``total`` units of work (articles, or files for parse)."""
-
-    def advance(self, stage: str, amount: int) -> None:
-        """``amount`` more units of the stage are done."""
-
-    def finish(self, stage: str, seconds: float) -> None:
-        """The stage is complete."""
-
-
-class _NoProgress:
-    def start(self, stage: str, total: int) -> None:  # noqa: D102 - protocol no-op
-        pass
-
-    def advance(self, stage: str, amount: int) -> None:  # noqa: D102
-        pass
-
-    def finish(self, stage: str, seconds: float) -> None:  # noqa: D102
-        pass
 
 
 # ---- inputs --------------------------------------------------------------------------------------
@@ -126,39 +99,20 @@ def resolve_model(model: str | Path | None, config: Config) -> Path:
 # ---- the job -------------------------------------------------------------------------------------
 
 
-def _add_counts(total: dict[str, Any], part: Any) -> None:
-    """Sum a stage's counts dict into ``total`` (nested dicts summed key by key)."""
-    for key, value in (part if isinstance(part, dict) else counts_of(part)).items():
-        if isinstance(value, dict):
-            _add_counts(total.setdefault(key, {}), value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            total[key] = total.get(key, 0) + value
-        else:
-            total[key] = value
-
-
-def _jobs(n_jobs: int | None, config: Config) -> int:
-    jobs = config.run.jobs if n_jobs is None else n_jobs
-    return jobs if jobs > 0 else (os.cpu_count() or 1)
-
-
 @contextlib.contextmanager
-def _gc_freezer() -> Iterator[Callable[[], None]]:
-    """Yield a function that moves every object alive now out of the collector's reach.
+def executor_for(config: Config, jobs: int) -> Iterator[Executor]:
+    """The executor ``run.backend`` and the job count ask for: Dask, forked children, or this
+    process alone."""
+    if config.run.backend == "dask":  # one-line ConfigError when the [dask] extra is missing
+        from .execution.dask import dask_executor
 
-    Why: a run keeps millions of long-lived objects (articles, tokens, arrays); each full
-    collection walks all of them (0.5 s at 100k articles, several times per run) to find nothing,
-    since the records form no cycles, and in a forked child that walk also copies every page it
-    inherited. ``run`` freezes after parse and after clean; everything is unfrozen on exit. A
-    caller that froze objects itself is left alone (nothing is frozen or unfrozen then).
-    """
-    if gc.get_freeze_count():
-        yield lambda: None
+        with dask_executor(config.run.scheduler, jobs) as executor:
+            yield executor
         return
-    try:
-        yield gc.freeze
-    finally:
-        gc.unfreeze()
+    if jobs > 1:
+        yield Forked(jobs, forked_minimums(config.clean.parallel_threshold, config.run.overlap_min_articles))
+    else:
+        yield Local()
 
 
 def _ignore(line: str) -> None:
@@ -194,13 +148,10 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
     per stage and the manifest written as ``run.json``.
     """
     config = config if config is not None else load_config()
-    stages = _run_stages
-    if config.run.backend == "dask":  # one-line ConfigError when the [dask] extra is missing
-        from .backends.dask_backend import require_distributed, run_stages
+    if config.run.backend == "dask":
+        from .execution.dask import require_distributed
 
-        require_distributed()
-        stages = run_stages
-    progress = progress or _NoProgress()
+        require_distributed()  # before any work
     began = time.perf_counter()
     inputs = resolve_inputs(paths)
     model_path = resolve_model(model, config)  # fail before any work if it is missing
@@ -222,9 +173,8 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
             (notice or _ignore)(action)
         if own:
             prior = read_run(previous)
-        with _gc_freezer() as freeze:
-            result = stages(inputs, config, model_path, classifier, progress, _jobs(n_jobs, config),
-                            freeze)
+        with executor_for(config, resolve_jobs(config.run.jobs if n_jobs is None else n_jobs)) as executor:
+            result = run_stages(inputs, config, model_path, classifier, executor, progress)
         if prior is not None:
             result.comparison = carry_forward(result.articles, result.clusters, result.manifest,
                                               prior, config.compare)
@@ -235,176 +185,3 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
             result.timings["write"] = time.perf_counter() - t0  # after run.json: not in it
     result.seconds = time.perf_counter() - began
     return result
-
-
-class Prefetch:
-    """Imports the heavy libraries and builds the text cleaner while forked children parse:
-    otherwise the main process pays for it later, on the critical path (and forked children of
-    later stages inherit what was loaded). It runs in the main thread (no thread is ever
-    forked), before this process joins the parsing. A failure is kept quiet here: the stage
-    that needs the thing then builds it itself and reports any error."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.cleaner: Any = None
-
-    def load(self) -> None:
-        """Load everything now (``parse_paths_parallel`` calls it once its children run)."""
-        try:
-            from . import cluster, cluster_blocks, vectorise  # noqa: F401 - warm imports
-            import sklearn.cluster  # noqa: F401 - imported lazily by cluster (0.13 s)
-            import sklearn.decomposition  # noqa: F401
-            from .clean import TextCleaner
-
-            cleaner = TextCleaner(self.config.clean)
-            cleaner._s  # noqa: B018 - spaCy's tokenizer and the lemma and domain tables
-            self.cleaner = cleaner
-        except BaseException:  # noqa: BLE001 - rebuilt (and reported) by the stage that needs it
-            pass
-
-
-def tag_stage(articles: list[Article], config: Config, classifier: Any, jobs: int,
-              progress: Any) -> dict[str, Any]:
-    """Tag ``articles`` in place (chunks for progress and bounded memory); return summed counts."""
-    from .backends.processes import TAG_MIN_ARTICLES, tag_articles_parallel
-
-    tag_counts: dict[str, Any] = {}
-    # tagging is per article (a headline scores the same alone or in a batch), so chunks only
-    # give progress and bound memory; with jobs > 1, chunks big enough to split over workers
-    step = TAG_CHUNK if jobs <= 1 else max(TAG_CHUNK, TAG_MIN_ARTICLES)
-    for begin in range(0, len(articles), step):
-        end = min(begin + step, len(articles))
-        _add_counts(tag_counts, tag_articles_parallel(articles[begin:end], classifier, config.tag, jobs))
-        progress.advance("tag", end - begin)
-    return tag_counts
-
-
-def _start_tagging(articles: list[Article], config: Config, classifier: Any, jobs: int) -> Any:
-    """Start tagging in ``jobs - 1`` forked children when that pays (else None): they take chunks
-    of articles while this process vectorises and clusters, then this process takes the
-    chunks still left (:func:`_finish_tagging`), so neither side waits for the other.
-
-    Children inherit the articles and the classifier (copy-on-write) and send back only the
-    tag columns (:class:`~pipeline.tag.TagColumns`).
-    """
-    from .backends.forked import SharedChunks, can_fork
-    from .tag import article_item, tag_columns
-
-    if jobs <= 1 or len(articles) < config.run.overlap_min_articles or not can_fork():
-        return None
-    size = max(TAG_CHUNK, -(-len(articles) // SharedChunks.MAX_CHUNKS))
-    starts = range(0, len(articles), size)
-    return SharedChunks(len(starts), lambda i: tag_columns(
-        [article_item(a) for a in articles[starts[i]:starts[i] + size]], classifier, config.tag),
-        children=jobs - 1)
-
-
-def _finish_tagging(tagger: Any, articles: list[Article], config: Config, classifier: Any,
-                    jobs: int, progress: Any, notes: list[str]) -> dict[str, Any]:
-    """Tag the chunks the children have not taken and gather theirs into the articles (or tag
-    everything here when no child was started); the summed counts, in chunk order."""
-    from .tag import fill_tags
-
-    if tagger is None:
-        return tag_stage(articles, config, classifier, jobs, progress)
-    tag_counts: dict[str, Any] = {}
-    position = 0
-    with paused_gc():  # 100k score dicts made: young-generation passes cost 0.05 s, find nothing
-        for columns in tagger.in_order():
-            chunk = articles[position:position + len(columns.categories)]
-            _add_counts(tag_counts, fill_tags(chunk, columns))
-            position += len(columns.categories)
-    if position != len(articles):
-        raise RuntimeError(f"tagged {position} of {len(articles)} articles")  # a bug, not user error
-    notes.extend(f"tag: a forked tagger failed, its share was tagged in the main process: {failure}"
-                 for failure in tagger.failures)
-    progress.advance("tag", len(articles))
-    return tag_counts
-
-
-def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier: Any,
-                progress: Progress, jobs: int, freeze: Callable[[], None] = lambda: None) -> RunResult:
-    started = utc_now()
-    timings: dict[str, float] = {}
-    counts: dict[str, Any] = {}
-    # parse --------------------------------------------------------------------------------------
-    from .backends.processes import parse_paths_parallel
-
-    t0 = time.perf_counter()
-    progress.start("parse", len(inputs))
-    # while worker processes parse, this one is idle: load what the later stages need
-    prefetch = Prefetch(config)
-    # the collector paused during the prefetch too: its imports and unpickling allocate enough
-    # to trigger full passes over the parsed records, which made it ~40% slower
-    with paused_gc():
-        parsed = parse_paths_parallel(inputs, config.parse, jobs,  # in-process below 200 files
-                                      meanwhile=prefetch.load if jobs > 1 else None)
-        # before the collector is back on: its first pass would walk every record parsed
-        # while it was off (they are all still in the youngest generation; 0.25 s at 100k)
-        freeze()  # the records and imported libraries stay to the end (see _gc_freezer)
-    articles: list[Article] = list(parsed.articles)
-    rejects: list[Reject] = list(parsed.rejects)
-    counts["parse"] = counts_of(parsed)
-    progress.advance("parse", len(inputs))
-    timings["parse"] = time.perf_counter() - t0
-    progress.finish("parse", timings["parse"])
-    described = describe_parsed_inputs(parsed, inputs)
-
-    clusters: list[Any] = []
-    notes: list[str] = []
-    coords = None
-    vectoriser = None
-    if articles:
-        # clean ----------------------------------------------------------------------------------
-        from .clean import clean_articles
-
-        t0 = time.perf_counter()
-        progress.start("clean", len(articles))
-        with paused_gc():
-            cleaned = clean_articles(articles, config.clean, n_jobs=jobs, cleaner=prefetch.cleaner)
-            freeze()  # the tokens, before the collector's first pass would walk them all
-        counts["clean"] = {"articles": len(articles), **counts_of(cleaned)}
-        rejects.extend(getattr(cleaned, "rejects", None) or [])
-        progress.advance("clean", len(articles))
-        timings["clean"] = time.perf_counter() - t0
-        progress.finish("clean", timings["clean"])
-
-        # tag (in a forked child, alongside vectorise and cluster, when that pays) ----------------
-        tagger = _start_tagging(articles, config, classifier, jobs)
-
-        # vectorise ------------------------------------------------------------------------------
-        from .vectorise import Vectoriser
-
-        try:
-            t0 = time.perf_counter()
-            progress.start("vectorise", len(articles))
-            vectoriser = Vectoriser(config.vectorise)
-            # a CleanResult carries the headline/standfirst split the vectoriser weights by
-            X = vectoriser.fit_transform(cleaned if hasattr(cleaned, "docs") else articles)
-            counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),
-                                   "nonzeros": int(X.nnz)}
-            notes.extend(f"vectorise: {n}" for n in getattr(vectoriser, "notes_", []) or [])
-            progress.advance("vectorise", len(articles))
-            timings["vectorise"] = time.perf_counter() - t0
-            progress.finish("vectorise", timings["vectorise"])
-
-            # cluster ----------------------------------------------------------------------------
-            clustered = cluster_stage(X, articles, config, vectoriser, progress, counts, notes, timings)
-            clusters, coords = list(clustered.clusters), clustered.coords
-        except BaseException:
-            if tagger is not None:
-                tagger.cancel()
-            raise
-
-        t0 = time.perf_counter()
-        progress.start("tag", len(articles))
-        tag_counts = _finish_tagging(tagger, articles, config, classifier, jobs, progress, notes)
-        counts["tag"] = {"articles": len(articles), **tag_counts}
-        # with children, only what is left after clustering: the rest ran alongside it
-        timings["tag"] = time.perf_counter() - t0
-        if tagger is not None:
-            timings["tag_wait"] = timings["tag"]  # marks the overlap (benchmarks/run_scale.py)
-        progress.finish("tag", timings["tag"])
-
-    return finish_run(started, described, config, model_path, jobs, inputs, articles, rejects, clusters,
-                      counts, timings, notes, coords=coords, vectoriser=vectoriser)

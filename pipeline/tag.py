@@ -457,6 +457,38 @@ def fill_tags(articles: Sequence[Article], columns: TagColumns) -> dict[str, Any
             "gold": columns.sources.count("gold"), "tagged": len(articles)}
 
 
+class TagStage:
+    """The tag stage as a component (:mod:`pipeline.stages`): the category classifier over each
+    article's headline and standfirst. It reads only what parse made, so the runner may start
+    it before the stages in between (beside vectorise and cluster)."""
+
+    name = "tag"
+    corpus_wide = False
+    reads: tuple[str, ...] = ("parse",)
+    uses = ("classifier",)
+
+    def __init__(self, config: TagConfig | None = None, classifier: Any = None) -> None:
+        self.config = config or TagConfig()
+        self.classifier = classifier
+        self.notes: list[str] = []
+
+    @classmethod
+    def from_config(cls, section: TagConfig, classifier: Any = None) -> TagStage:
+        return cls(section, classifier)
+
+    def predict(self, articles: Sequence[Article]) -> TagColumns:
+        return tag_columns([article_item(a) for a in articles], self.classifier, self.config)
+
+    def set_annotations(self, articles: Sequence[Article], columns: TagColumns) -> dict[str, Any]:
+        return fill_tags(articles, columns)
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def products(self) -> dict[str, Any]:
+        return {}
+
+
 # -- evaluation ----------------------------------------------------------------------------------
 
 

@@ -60,10 +60,8 @@ class TokenNgrams:
 def as_fields(doc: Any) -> tuple[list[str], list[str]]:
     """(headline tokens, standfirst tokens) from an Article, a (headline, standfirst) pair, or
     a plain token list (which counts as one field of weight 1)."""
-    if isinstance(doc, Article):
-        from .clean import split_tokens
-
-        return split_tokens(doc)
+    if isinstance(doc, Article):  # the split is the clean stage's (CleanStage.split)
+        return list(doc.tokens or []), []
     if isinstance(doc, tuple) and len(doc) == 2:
         return list(doc[0] or []), list(doc[1] or [])
     if doc is None:
@@ -388,3 +386,67 @@ def _reversed_within_rows(rows: np.ndarray) -> np.ndarray:
     row_start = np.repeat(starts, lengths)
     row_end = np.repeat(ends, lengths)
     return row_start + row_end - 1 - np.arange(n)
+
+
+class VectoriseStage:
+    """The vectorise stage as a component (:mod:`pipeline.stages`): TF-IDF of the cleaned
+    articles, the headline weighted (the clean stage knows which tokens came from it).
+
+    Corpus-wide (the vocabulary and idf are the corpus's): ``fit_predict`` of all articles is
+    the matrix. It writes no field; the matrix and the fitted vectoriser are its products.
+    """
+
+    name = "vectorise"
+    corpus_wide = True
+    reads: tuple[str, ...] = ("clean",)
+    uses = ("clean",)
+
+    def __init__(self, config: VectoriseConfig | None = None, clean: Any = None) -> None:
+        self.config = config or VectoriseConfig()
+        self.clean = clean
+        self.vectoriser = Vectoriser(self.config)
+        self.notes: list[str] = []
+        self.matrix: sp.csr_matrix | None = None
+
+    @classmethod
+    def from_config(cls, section: VectoriseConfig, clean: Any = None) -> VectoriseStage:
+        return cls(section, clean)
+
+    def docs(self, articles: Sequence[Article]) -> tuple[list[list[str]], list[list[str]]]:
+        """(headline tokens, standfirst tokens) per article."""
+        split = self.clean.split if self.clean is not None else as_fields
+        pairs = [split(a) for a in articles]
+        return [h for h, _ in pairs], [s for _, s in pairs]
+
+    def fit_predict(self, articles: Sequence[Article]) -> sp.csr_matrix:
+        """Learn the vocabulary and idf of ``articles``; their TF-IDF rows."""
+        heads, stands = self.docs(articles)
+        X = self.vectoriser.fit_transform(_Fields(heads, stands))
+        self.notes = list(getattr(self.vectoriser, "notes_", []))
+        return X
+
+    def predict(self, articles: Sequence[Article]) -> sp.csr_matrix:
+        """TF-IDF rows of ``articles`` with the fitted vocabulary and idf."""
+        heads, stands = self.docs(articles)
+        return self.vectoriser.transform(_Fields(heads, stands))
+
+    def set_annotations(self, articles: Sequence[Article], X: sp.csr_matrix) -> dict[str, int]:
+        """No field: the rows are kept (:meth:`products`)."""
+        self.matrix = X if self.matrix is None else sp.vstack([self.matrix, X], format="csr")
+        return {}
+
+    def summary(self) -> dict[str, int]:
+        """The matrix's columns and non-zeros."""
+        X = self.matrix if self.matrix is not None else sp.csr_matrix((0, 0))
+        return {"features": int(X.shape[1]), "nonzeros": int(X.nnz)}
+
+    def products(self) -> dict[str, Any]:
+        return {"matrix": self.matrix, "vectoriser": self.vectoriser}
+
+
+@dataclass
+class _Fields:
+    """Headline and standfirst token lists handed to the vectoriser as they are (not copied)."""
+
+    headline_tokens: list[list[str]]
+    standfirst_tokens: list[list[str]]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.clean import (_CAPS_PLURAL, _LETTER, TextCleaner, _placeholder_token, article_text,
-                            clean_articles, find_blurbs, parse_amounts, repair_text, split_tokens)
+                            CleanStage, clean_articles, find_blurbs, parse_amounts, repair_text)
 from pipeline.config import CleanConfig
 from pipeline.errors import ConfigError
 from pipeline.records import Article
@@ -159,44 +159,12 @@ def test_returned_lists_are_copies(cleaner):
     assert cleaner.tokens(["Trust deficit"])[0] == ["trust", "deficit"]
 
 
-@pytest.mark.parametrize("jobs", [2, 3])
-def test_parallel_path_matches_serial(jobs, monkeypatch):
-    import pipeline.clean as clean_module
-
-    texts = [f"{h} number {i}" for i, h in enumerate(HEADLINES * 8)]
-    serial = TextCleaner().tokens(texts)
-    shares = []
-    real = clean_module._forked_clean
-    monkeypatch.setattr(clean_module, "_forked_clean",
-                        lambda c, t, w: shares.append((len(t), w)) or real(c, t, w))
-    parallel = TextCleaner(CleanConfig(parallel_threshold=2, batch_size=5)).tokens(texts, n_jobs=jobs)
-    assert parallel == serial
-    assert shares == [(len(set(texts)), jobs)]  # the forked path ran, over the distinct texts
-
-
-def test_parallel_path_redoes_a_failed_child_here(monkeypatch):
-    import os
-    import signal
-
-    parent = os.getpid()
-    real = TextCleaner._clean_many
-
-    def dies_in_the_child(self, texts):
-        if os.getpid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(self, texts)
-
-    monkeypatch.setattr(TextCleaner, "_clean_many", dies_in_the_child)
+def test_tokens_do_not_depend_on_the_batch():
+    """Batches can be cleaned anywhere and joined: a text's tokens are its own."""
     texts = [f"{h} number {i}" for i, h in enumerate(HEADLINES * 4)]
-    assert TextCleaner(CleanConfig(parallel_threshold=2)).tokens(texts, n_jobs=2) == TextCleaner().tokens(texts)
-
-
-def test_below_the_threshold_no_child_is_forked(monkeypatch):
-    import pipeline.clean as clean_module
-
-    monkeypatch.setattr(clean_module, "_forked_clean", lambda *a: pytest.fail("forked below threshold"))
-    texts = [f"{h} {i}" for i, h in enumerate(HEADLINES)]
-    assert TextCleaner(CleanConfig(parallel_threshold=10**6)).tokens(texts, n_jobs=2) == TextCleaner().tokens(texts)
+    whole = TextCleaner().tokens(texts)
+    cleaner = TextCleaner()
+    assert [t for i in range(0, len(texts), 7) for t in cleaner.tokens(texts[i:i + 7])] == whole
 
 
 def test_iter_tokens_streams_in_batches():
@@ -261,8 +229,8 @@ def test_clean_articles_fills_tokens_amounts_and_counts():
     assert result.counts["blurbs"] == 2
     assert result.counts["blurb_articles"] == 3
     assert result.counts["empty"] == 1
-    assert result.docs[0] == (["trust", "post", "£m", "deficit"], ["trust", "deficit", "grow", "£m"])
-    assert split_tokens(arts[0]) == result.docs[0]
+    assert (result.headline_tokens[0], result.standfirst_tokens[0]) == \
+        (["trust", "post", "£m", "deficit"], ["trust", "deficit", "grow", "£m"])
 
 
 def test_clean_articles_on_sample_pages(sample_pages):
@@ -278,40 +246,34 @@ def test_clean_articles_on_sample_pages(sample_pages):
     assert claw.amounts == [2e7] and "£m" in claw.tokens and "exclusive" not in claw.tokens
 
 
-@pytest.mark.parametrize("jobs,slow_blurbs", [(2, False), (3, False), (2, True)])
-def test_clean_articles_shared_between_processes_equals_one_process(sample_pages, jobs, slow_blurbs,
-                                                                     monkeypatch):
-    """Headlines and standfirsts of spans of articles cleaned in forked children and here give
-    the one-process tokens, amounts, field split and counts (children start on headlines while
-    the blurbs are found over the whole corpus, and wait for them before any standfirst)."""
+def test_stage_fit_predict_set_annotations(sample_pages):
+    """The stage's protocol: fit on the corpus (blurbs, counts), predict a batch without changing
+    it, set_annotations writes tokens and amounts and keeps the headline split; any grouping of
+    the batches gives the one-batch result."""
     import copy
-    import time
 
-    import pipeline.clean as clean_module
     from pipeline.config import ParseConfig
     from pipeline.parse import parse_paths
 
     arts = list(parse_paths(sample_pages, ParseConfig()).articles) + _articles()
-    serial_arts = copy.deepcopy(arts)
-    serial = clean_articles(serial_arts, CleanConfig(), n_jobs=1)
-    serial_split = [split_tokens(a) for a in serial_arts]
-    spans = []
+    whole = copy.deepcopy(arts)
+    one = CleanStage(CleanConfig()).fit(whole)
+    one.set_annotations(whole, one.predict(whole))
 
-    class Recorded(clean_module._ForkedFields):
-        def __init__(self, cleaner, articles, workers) -> None:
-            spans.append(workers)
-            super().__init__(cleaner, articles, workers)
-
-    monkeypatch.setattr(clean_module, "_ForkedFields", Recorded)
-    if slow_blurbs:  # children run out of headlines first and wait for the flags
-        real_flags = clean_module._blurb_flags
-        monkeypatch.setattr(clean_module, "_blurb_flags", lambda *a: time.sleep(0.5) or real_flags(*a))
-    shared = clean_articles(arts, CleanConfig(parallel_threshold=2), n_jobs=jobs)
-    assert spans == [jobs]  # the shared path ran
-    assert [(a.tokens, a.amounts) for a in arts] == [(a.tokens, a.amounts) for a in serial_arts]
-    assert shared.docs == serial.docs and shared.counts == serial.counts and shared.blurbs == serial.blurbs
-    assert [split_tokens(a) for a in arts] == serial_split
-    assert any(a.amounts for a in arts) and shared.counts["blurb_articles"] > 0
+    stage = CleanStage(CleanConfig()).fit(arts)
+    assert stage.counts == one.counts and stage.blurbs == one.blurbs
+    before = copy.deepcopy(arts[:10])
+    columns = stage.predict(arts[:10])
+    assert arts[:10] == before  # predict changed nothing
+    counts = stage.set_annotations(arts[:10], columns)
+    for start in range(10, len(arts), 9):
+        batch = arts[start:start + 9]
+        counts["empty"] += stage.set_annotations(batch, stage.predict(batch))["empty"]
+    assert [(a.tokens, a.amounts) for a in arts] == [(a.tokens, a.amounts) for a in whole]
+    assert [stage.split(a) for a in arts] == [one.split(a) for a in whole]
+    assert stage.split(arts[0])[0] and any(stage.split(a)[1] for a in arts)
+    assert counts["empty"] == sum(not a.tokens for a in whole)
+    assert any(a.amounts for a in arts) and stage.counts["blurb_articles"] > 0
 
 
 def test_frozen_cleaner_ignores_later_list_edits(tmp_path) -> None:

@@ -126,7 +126,7 @@ def test_the_checker_sees_a_cycle_and_a_private_import() -> None:
     assert cycles({"a": {"b"}, "b": set(), "pipeline": {"a"}}) == []
     tree = ast.parse("def f():\n    from .run import _now\n")
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
-    assert _absolute("pipeline.backends.dask_backend", PACKAGE / "backends" / "dask_backend.py", node) \
+    assert _absolute("pipeline.execution.dask", PACKAGE / "backends" / "dask_backend.py", node) \
         == "pipeline.backends.run"
     assert node.names[0].name.startswith("_")
 
@@ -134,8 +134,8 @@ def test_the_checker_sees_a_cycle_and_a_private_import() -> None:
 def test_the_graph_includes_function_level_imports() -> None:
     """run.py imports the Dask backend only inside ``run()``; that edge must be in the graph."""
     edges, _ = import_graph()
-    assert "pipeline.backends.dask_backend" in edges["pipeline.run"]
-    assert "pipeline.manifest" in edges["pipeline.backends.dask_backend"]
+    assert "pipeline.execution.dask" in edges["pipeline.run"]
+    assert "pipeline.manifest" in edges["pipeline.execution.dask"]
 
 
 def test_no_import_cycles_among_pipeline_modules() -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.backends.forked import can_fork
 from pipeline.errors import OutputError
 from pipeline.run import (COMPLETE_MARKER, OUTPUT_FILES, STAGING_PREFIX, OutputLock, check_output_dir,
                           remove_leftovers)
@@ -32,7 +31,6 @@ WRITER = textwrap.dedent("""
     from pipeline.run import OutputLock, RunResult, remove_leftovers, write_outputs
 
     out, tag, n, jobs = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    outputs.PARALLEL_MIN_ARTICLES = 100  # with jobs > 1, a forked child encodes part of the articles
     arts = [Article(id=f"{i:016x}", headline=f"{tag} headline {i}", systems=["X ICS"], category="finance",
                     confidence=0.9, uncertain=False, cluster=0) for i in range(n)]
     result = RunResult(articles=arts, rejects=[Reject(file="p", line=1, reason=tag)], clusters=[],
@@ -120,27 +118,6 @@ def test_killed_mid_file_leaves_no_partial_file(tmp_path: Path) -> None:
     assert _snapshot(out) == before
     actions = remove_leftovers(out)
     assert len(actions) == 1 and actions[0].startswith("removed incomplete staging directory")
-    assert not _staging_dirs(out)
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not can_fork(), reason="the forked encoder is Linux-only")
-def test_killed_while_its_child_encodes_frees_the_lock_at_once(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    _write(out, "first")
-    before = _snapshot(out)
-    # the child encoding the tail of articles.jsonl sleeps; the parent writes the head, then waits
-    proc = _writer(out, "second", n=2000, pause="encode:60", jobs=2)
-    assert proc.stdout.readline().strip() == "locked"
-    _wait_for(lambda: any(p.name.startswith(".articles.jsonl.") for d in _staging_dirs(out) for p in d.iterdir()))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    # the child inherited the lock's descriptor; it dies with its parent instead of holding it 60 s
-    _wait_for(lambda: _lock_is_free(out), timeout=10)
-    assert _snapshot(out) == before
-    _write(out, "third", n=2000, jobs=2)  # and a two-process write after it is whole
-    lines = (out / "articles.jsonl").read_text().splitlines()
-    assert len(lines) == 2000 and all("third headline" in line for line in lines)
     assert not _staging_dirs(out)
 
 

@@ -191,26 +191,6 @@ def test_line_cache_does_not_change_results(seed_texts, monkeypatch) -> None:
     assert len(cache) <= 3
 
 
-def test_paused_gc_restores_the_collector() -> None:
-    import gc
-
-    from pipeline.parse import paused_gc
-
-    assert gc.isenabled()
-    with pytest.raises(ValueError):
-        with paused_gc():
-            assert not gc.isenabled()
-            raise ValueError
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with paused_gc():
-            pass
-        assert not gc.isenabled()  # left as the caller had it
-    finally:
-        gc.enable()
-
-
 # ---- layout drift: every seed page, transformed, must give the same records ------------------------
 
 

@@ -243,8 +243,8 @@ def forking_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_a_forking_run_gives_the_same_bytes_with_one_or_two_jobs(forking_corpus: Path) -> None:
-    from pipeline.backends.processes import PARSE_MIN_FILES
     from pipeline.config import load_config
+    from pipeline.execution import forked_minimums
 
     pages = forking_corpus / "pages"
     threshold = 1000
@@ -254,9 +254,9 @@ def test_a_forking_run_gives_the_same_bytes_with_one_or_two_jobs(forking_corpus:
     _assert_same_outputs(one, two, RUN_JSON_VARIES)
     manifest = json.loads(two["run.json"])
     articles = manifest["counts"]["reconciliation"]["articles_out"]
-    # big enough that every parallel stage forked with --jobs 2 (the outputs' own forked encoder
-    # starts at 20,000 articles: tests/test_outputs.py compares its bytes)
-    assert len(list(pages.iterdir())) >= PARSE_MIN_FILES
+    # big enough that every stage the forked executor shares was shared with --jobs 2
+    minimum = forked_minimums(threshold, load_config().run.overlap_min_articles)
+    assert len(list(pages.iterdir())) >= minimum["parse"] and articles >= minimum["clean"]
     assert 2 * articles >= threshold and articles >= load_config().run.overlap_min_articles
     assert "tag_wait" in manifest["timings_seconds"]  # the tagger ran in a forked child
     assert "tag_wait" not in json.loads(one["run.json"])["timings_seconds"]

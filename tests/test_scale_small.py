@@ -1,7 +1,9 @@
 """Scale code paths on a small generated corpus (CI-sized; the big sizes live in benchmarks/).
 
-The generator + a whole run on ~1,000 articles reconcile their counts; the parallel parse and tag
-paths and the forked tagger give the in-process results (and a failed fork is redone in-process); the TF-IDF matrix stays sparse through vectorise and cluster;
+The generator + a whole run on ~1,000 articles reconcile their counts; parse and tag batches shared
+with forked children, and the tagger forked beside vectorise and cluster, give the in-process
+results (and a failed child's share is redone in-process); the TF-IDF matrix stays sparse through
+vectorise and cluster;
 the fast silhouette used by auto k equals scikit-learn's; the benchmark's helpers compute what
 they claim.
 """
@@ -92,33 +94,42 @@ def test_tfidf_matrix_stays_sparse_through_vectorise_and_cluster(
     assert len(clustered.labels) == n and clustered.k >= 2
 
 
-def test_parallel_parse_and_tag_equal_in_process(pages: Path, model_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.backends import processes
-    from pipeline.parse import parse_paths
+def test_forked_parse_and_tag_equal_in_process(pages: Path, model_path: Path) -> None:
+    """The parse and tag stages' batches shared with forked children give the one-process
+    records, counts and checksums (parse) and tags (tag)."""
+    from pipeline.execution import Forked, Local
+    from pipeline.execution.forked import can_fork
+    from pipeline.io import real_paths, sha256_file
     from pipeline.model_store import load_classifier
-    from pipeline.tag import tag_articles
+    from pipeline.parse import InputFile, ParseStage, parse_paths
+    from pipeline.runner import predictions
+    from pipeline.tag import TagStage
 
+    if not can_fork():
+        pytest.skip("fork is Linux-only here")
     config = load_config()
     files = sorted(pages.glob("*.txt"))
-    monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
-    monkeypatch.setattr(processes, "TAG_MIN_ARTICLES", 2)
+    inputs = [InputFile(str(f), r) for f, r in zip(files, real_paths(files))]
     serial = parse_paths(files, config.parse)
-    parallel = processes.parse_paths_parallel(files, config.parse, n_jobs=2)
+    forked = Forked(2, {"parse": 2, "tag": 2})
+    stage = ParseStage(config.parse)
+    batches, results = predictions(stage, inputs, forked)
+    assert len(batches) > 1
+    parallel = stage.combine(results, inputs)
     assert [a.to_json() for a in parallel.articles] == [a.to_json() for a in serial.articles]
     assert parallel.counts == serial.counts and len(parallel.rejects) == len(serial.rejects)
     # each file's checksum and size, of the bytes parsed, for run.json: the same either way
-    from pipeline.io import sha256_file
-
     assert parallel.digests == serial.digests == [(str(f), sha256_file(f), f.stat().st_size) for f in files]
 
     subset = serial.articles[:300]
-    twins = parse_paths(files, config.parse).articles[:300]
-    classifier = load_classifier(model_path)
-    counts_serial = tag_articles(subset, classifier, config.tag)
-    counts_parallel = processes.tag_articles_parallel(twins, classifier, config.tag, n_jobs=2)
-    assert counts_parallel == counts_serial
-    assert [(a.category, a.scores) for a in twins] == [(a.category, a.scores) for a in subset]
+    twins = parallel.articles[:300]
+    tagger = TagStage(config.tag, load_classifier(model_path))
+    for executor, articles in ((Local(), subset), (forked, twins)):
+        batches, results = predictions(tagger, articles, executor)
+        for batch, columns in zip(batches, results):
+            tagger.set_annotations(batch, columns)
+    assert [(a.category, a.scores, a.uncertain) for a in twins] == [(a.category, a.scores, a.uncertain)
+                                                                   for a in subset]
 
 
 @pytest.mark.parametrize("k", [2, 7, 30])
@@ -169,14 +180,14 @@ def test_benchmark_ratios_and_memory_sampler() -> None:
 
 def test_forked_tagger_gives_the_in_process_output(pages: Path, model_path: Path, result: RunResult,
                                                    tmp_path: Path) -> None:
-    from pipeline.backends.forked import can_fork
+    from pipeline.execution.forked import can_fork
 
     if not can_fork():
         pytest.skip("fork is Linux-only here")
     config = load_config(None, ["run.overlap_min_articles=0"])
     forked = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
     assert "tag_wait" in forked.timings  # the child did the tagging
-    assert not any("forked tagger failed" in n for n in forked.manifest["notes"])
+    assert not any("failed" in n for n in forked.manifest["notes"])
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
     assert forked.counts["tag"] == result.counts["tag"]
@@ -184,11 +195,7 @@ def test_forked_tagger_gives_the_in_process_output(pages: Path, model_path: Path
 
 def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path, result: RunResult,
                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    from pipeline.backends.forked import can_fork
-
-    run_module = importlib.import_module("pipeline.run")  # `pipeline.run` is the function
+    from pipeline.execution.forked import can_fork
 
     if not can_fork():
         pytest.skip("fork is Linux-only here")
@@ -204,63 +211,33 @@ def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tag, "tag_columns", broken)  # inherited by the fork
-    monkeypatch.setattr(run_module, "TAG_CHUNK", 1)  # many chunks: the child surely takes one
     config = load_config(None, ["run.overlap_min_articles=0"])
     again = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
-    assert any("forked tagger failed" in n and "MemoryError" in n for n in again.manifest["notes"])
+    assert any(n.startswith("tag: a forked worker failed") and "MemoryError" in n
+               for n in again.manifest["notes"])
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
-
-
-def test_prefetch_during_parallel_parse_changes_nothing(pages: Path, model_path: Path, result: RunResult,
-                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With parse in worker processes the cleaner is built meanwhile; if that fails the clean
-    stage builds it itself. Either way the output is the in-process run's."""
-    import importlib
-
-    from pipeline.backends import processes
-
-    run_module = importlib.import_module("pipeline.run")
-    monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
-    built: list[object] = []
-    real = run_module.Prefetch.load
-
-    def spy(self: object) -> None:
-        real(self)
-        built.append(self.cleaner)  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(run_module.Prefetch, "load", spy)
-    first = Path(result.outputs["articles.jsonl"]).read_bytes()
-    run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "a")
-    assert built and built[-1] is not None  # the prefetch did build the cleaner
-    assert (tmp_path / "a" / "articles.jsonl").read_bytes() == first
-
-    def fail(self: object) -> None:  # what load leaves when building the cleaner failed
-        self.cleaner = None  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(run_module.Prefetch, "load", fail)
-    run([pages], config=load_config(), model=model_path, n_jobs=2, out_dir=tmp_path / "b")
-    assert (tmp_path / "b" / "articles.jsonl").read_bytes() == first
 
 
 def test_parallel_parse_reports_the_first_bad_file_like_serial(pages: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from pipeline.backends import processes
     from pipeline.errors import InputError
-    from pipeline.parse import parse_paths
+    from pipeline.execution import Forked
+    from pipeline.io import real_paths
+    from pipeline.parse import InputFile, ParseStage, parse_paths
+    from pipeline.runner import predictions
 
     files = []
     for page in sorted(pages.glob("*.txt"))[:40]:
         files.append(Path(shutil.copy(page, tmp_path / page.name)))
     files[25].write_bytes(b"Somerset ICS\n\nfine line\nbad \x00 byte\n")
     files[31].write_bytes(b"\xff\xfe\x00broken")
-    monkeypatch.setattr(processes, "PARSE_MIN_FILES", 2)
     with pytest.raises(InputError) as serial:
         parse_paths(files, load_config().parse)
-    called: list[bool] = []
+    stage = ParseStage(load_config().parse)
+    inputs = [InputFile(str(f), r) for f, r in zip(files, real_paths(files))]
     with pytest.raises(InputError) as parallel:
-        processes.parse_paths_parallel(files, load_config().parse, n_jobs=2, meanwhile=lambda: called.append(True))
+        stage.combine(predictions(stage, inputs, Forked(2, {"parse": 2}))[1], inputs)
     assert str(parallel.value) == str(serial.value) and files[25].name in str(parallel.value)
-    assert called == [True]

@@ -64,9 +64,12 @@ def test_accepts_articles_pairs_and_token_lists():
             Article(id="y", headline="GP access falls", standfirst="Patients wait")]
     cleaned = clean_articles(arts, CleanConfig())
     config = VectoriseConfig(min_df=1, max_df=1.0)
+    # an Article alone does not say which tokens were its headline's: all count as headline
     from_articles = Vectoriser(config).fit_transform(arts).toarray()
+    assert np.array_equal(from_articles, Vectoriser(config).fit_transform([(a.tokens, []) for a in arts]).toarray())
     from_result = Vectoriser(config).fit_transform(cleaned).toarray()
-    assert np.array_equal(from_articles, from_result)
+    assert np.array_equal(from_result, Vectoriser(config).fit_transform(cleaned.docs).toarray())
+    assert not np.array_equal(from_articles, from_result)  # the headline weighting
     plain = Vectoriser(config).fit_transform([a.tokens for a in arts])
     assert plain.shape[0] == 2
     with pytest.raises(TypeError, match="clean stage"):

@@ -1,63 +1,19 @@
-"""The forked-child helper: results come back through the pipe; any failure becomes ForkFailed."""
+"""SharedChunks: forked children and this process share a job's chunks; results in order; a failed child's
+chunks are redone here."""
 from __future__ import annotations
 
 import os
 import signal
 
-import numpy as np
 import pytest
 
-from pipeline.backends.forked import Forked, ForkFailed, can_fork
+from pipeline.execution.forked import SharedChunks, can_fork
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="fork is Linux-only here")
 
 
-def test_child_sees_parent_memory_and_returns_plain_data() -> None:
-    big = list(range(200_000))  # inherited, not pickled
-    handle = Forked(lambda: {"sum": sum(big), "array": np.arange(5), "pid": os.getpid()})
-    value = handle.result()
-    assert value["sum"] == sum(big)
-    assert value["array"].tolist() == [0, 1, 2, 3, 4]
-    assert value["pid"] != os.getpid()
-
-
-def test_large_results_do_not_deadlock_on_the_pipe() -> None:
-    handle = Forked(lambda: "x" * 5_000_000)  # far beyond a pipe buffer
-    assert len(handle.result()) == 5_000_000
-
-
-def test_exception_in_child_is_reported_with_its_traceback() -> None:
-    def boom() -> None:
-        raise ValueError("broken in the child")
-
-    with pytest.raises(ForkFailed, match="broken in the child"):
-        Forked(boom).result()
-
-
-def test_child_killed_is_reported() -> None:
-    def die() -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    with pytest.raises(ForkFailed, match="died"):
-        Forked(die).result()
-
-
-def test_result_collected_once_and_cancel_reaps_the_child() -> None:
-    handle = Forked(lambda: 1)
-    assert handle.result() == 1
-    with pytest.raises(ForkFailed):
-        handle.result()
-    import time
-
-    sleeper = Forked(lambda: time.sleep(60))
-    sleeper.cancel()
-    with pytest.raises(ProcessLookupError):
-        os.kill(sleeper.pid, 0)  # reaped: no zombie left behind
-
-
 # ---- SharedChunks --------------------------------------------------------------------------------
 
-from pipeline.backends.forked import SharedChunks  # noqa: E402
 
 
 @pytest.mark.parametrize("children", [0, 1, 3])
@@ -151,11 +107,6 @@ def test_shared_chunks_take_in_results_while_the_children_work() -> None:
     assert taken < max(m for _, m in rest)  # taken in before the last chunk was even made
 
 
-def test_shared_chunks_pass_raw_bytes_through() -> None:
-    shared = SharedChunks(30, lambda i: bytes([i]) * (i * 1000 + 1), children=2, raw=True)
-    assert shared.results() == [bytes([i]) * (i * 1000 + 1) for i in range(30)]
-
-
 def test_shared_chunks_report_a_child_that_raises_and_redo_its_chunk() -> None:
     import time
 
@@ -193,7 +144,7 @@ def test_children_die_with_their_parent() -> None:
 
     script = textwrap.dedent("""
         import time
-        from pipeline.backends.forked import SharedChunks
+        from pipeline.execution.forked import SharedChunks
         shared = SharedChunks(200, lambda i: time.sleep(0.5) or i, children=2)
         print(" ".join(str(c.pid) for c in shared._children), flush=True)
         time.sleep(60)
@@ -248,7 +199,7 @@ def test_shared_chunks_leave_no_descriptor_open() -> None:
 
 
 def test_shared_chunks_redo_a_result_that_cannot_be_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.backends import forked
+    from pipeline.execution import forked
 
     monkeypatch.setattr(forked._Feed, "read", lambda self, offset, length: b"\x80 truncated")
     assert SharedChunks(30, lambda i: [i] * 3, children=2).results() == [[i] * 3 for i in range(30)]

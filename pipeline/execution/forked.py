@@ -1,19 +1,15 @@
-"""Run one function in a forked child process while the parent goes on with other work.
+"""Share one job's chunks between forked children and this process (:class:`SharedChunks`).
 
-Why: the parallel stages gain little from a process pool when their inputs are large Python
-objects (pickling 100k token lists costs about what tagging them does). A forked child inherits
-the parent's memory as it is at the fork -- the articles, their tokens, imported libraries --
-for free (copy-on-write), so only the *result* crosses a pipe. ``run`` uses it to tag in a
-second process while the parent vectorises and clusters.
+Why fork: a stage's batches are large Python objects (articles, token lists), and pickling them
+to a process pool costs about what the work does. A forked child inherits this process's memory
+as it is at the fork -- the articles, the fitted stage, spaCy, the classifier -- for free
+(copy-on-write), so only each *result* crosses over, through an in-memory file and a pipe
+(:class:`_Feed`), the moment it is made.
 
-:class:`SharedChunks` shares one job's chunks between forked children and this process (parse,
-clean, tag and write use it); each child result is handed over the moment it is made, through an
-in-memory file and a pipe (:class:`_Feed`).
-
-Failure is never silent and never fatal by itself: if the child raises, dies or is killed, the
-handle says so (:class:`ForkFailed`, or a line in ``SharedChunks.failures``) and the caller redoes
-the work in-process, where any real error surfaces with its usual one-line message. Only
-Linux-style ``fork`` is used; elsewhere :func:`can_fork` is False and callers run in-process.
+Failure is never silent and never fatal by itself: if a child raises, dies or is killed, a line
+lands in ``SharedChunks.failures`` and its chunks are done in this process, where any real error
+surfaces with its usual one-line message. Only Linux-style ``fork`` is used; elsewhere
+:func:`can_fork` is False and everything runs in this process.
 """
 from __future__ import annotations
 
@@ -27,10 +23,6 @@ import struct
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
-
-
-class ForkFailed(RuntimeError):
-    """The child did not deliver a result (it raised, died or was killed); redo the work here."""
 
 
 def can_fork() -> bool:
@@ -57,68 +49,6 @@ def _start_child(parent: int) -> None:
     (short-lived: a collection would find nothing and copy every inherited page it walks)."""
     die_with_parent(parent)
     gc.disable()
-
-
-class Forked:
-    """A handle on ``fn()`` running in a forked child; :meth:`result` waits for its return value.
-
-    The return value is pickled through a pipe, so it should be plain data (lists, dicts, arrays).
-    The child never returns into the caller's code: it exits with ``os._exit`` so no atexit
-    handler, buffered output or lock of the parent runs twice.
-    """
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        read_fd, write_fd = os.pipe()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # child
-            os.close(read_fd)
-            _start_child(parent)
-            status = 0
-            try:
-                payload = pickle.dumps(("ok", fn()), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:  # noqa: BLE001 - reported to the parent, which redoes the work
-                payload = pickle.dumps(("error", traceback.format_exc(limit=5)))
-                status = 1
-            try:
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
-            finally:
-                os._exit(status)
-        os.close(write_fd)
-        self.pid = pid
-        self._read_fd = read_fd
-        self._done = False
-
-    def result(self) -> Any:
-        """The child's return value; raises :class:`ForkFailed` if there is none."""
-        if self._done:
-            raise ForkFailed("result already collected")
-        self._done = True
-        with os.fdopen(self._read_fd, "rb") as pipe:
-            data = pipe.read()  # read before waiting: a full pipe would block the child
-        _, status = os.waitpid(self.pid, 0)
-        try:
-            kind, value = pickle.loads(data)
-        except Exception:  # noqa: BLE001 - truncated: the child died mid-write
-            raise ForkFailed(f"child process {self.pid} died (wait status {status})") from None
-        if kind != "ok":
-            raise ForkFailed(f"child process {self.pid} failed:\n{value}")
-        return value
-
-    def cancel(self) -> None:
-        """Stop the child and reap it (the parent hit an error and will not collect)."""
-        if self._done:
-            return
-        self._done = True
-        import signal
-
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.close(self._read_fd)
-        os.waitpid(self.pid, 0)
 
 
 class _Feed:
@@ -233,15 +163,12 @@ class SharedChunks:
     MAX_CHUNKS = 255  # enough for balance; more only adds per-chunk overhead
     LOCK_TIMEOUT = 10.0
 
-    def __init__(self, n_chunks: int, work: Callable[[int], Any], children: int = 1,
-                 raw: bool = False) -> None:
-        """``work(i)``: chunk ``i``'s result. ``raw``: results are ``bytes``, passed on as they
-        are (no pickling; e.g. encoded output lines)."""
+    def __init__(self, n_chunks: int, work: Callable[[int], Any], children: int = 1) -> None:
+        """``work(i)``: chunk ``i``'s result (pickled to cross from a child)."""
         if not 0 <= n_chunks <= self.MAX_CHUNKS:
             raise ValueError(f"n_chunks must be 0..{self.MAX_CHUNKS}, got {n_chunks}")
         self.n_chunks = n_chunks
         self.work = work
-        self.raw = raw
         self.failures: list[str] = []  # one line per failed child (its chunks were redone here)
         self._children: list[_Feed] = []
         self._lock: Any = None
@@ -285,7 +212,7 @@ class SharedChunks:
             _start_child(parent)
             while (index := self._claim(front=True)) is not None:
                 result = self.work(index)
-                feed.send(index, result if self.raw else pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+                feed.send(index, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         except BaseException:  # noqa: BLE001 - reported to the parent, which redoes the work
             status = 1
             with contextlib.suppress(BaseException):
@@ -339,8 +266,6 @@ class SharedChunks:
         feed, offset, length = self._delivered.pop(index)
         data = feed.read(offset, length)
         if len(data) == length:
-            if self.raw:
-                return data
             with contextlib.suppress(Exception):
                 return pickle.loads(data)
         return self.work(index)
