@@ -378,7 +378,7 @@ def _run_stages(inputs: list[Path], config: Config, model_path: Path, classifier
         try:
             t0 = time.perf_counter()
             progress.start("vectorise", len(articles))
-            vectoriser = Vectoriser(config.vectorise)
+            vectoriser = Vectoriser.from_config(config.vectorise)
             # a CleanResult carries the headline/standfirst split the vectoriser weights by
             X = vectoriser.fit_transform(cleaned if hasattr(cleaned, "docs") else articles)
             counts["vectorise"] = {"articles": int(X.shape[0]), "features": int(X.shape[1]),

@@ -127,9 +127,7 @@ def test_same_bytes_as_the_local_backend(both: tuple[RunResult, RunResult]) -> N
 
 def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
     """The df-sum fit gives the local Vectoriser's vocabulary, idf and matrix (no cluster needed)."""
-    from collections import Counter
-
-    from pipeline.backends.dask_backend import df_partition, fitted_vectoriser
+    from pipeline.backends.dask_backend import stats_partition
     from pipeline.vectorise import Vectoriser
 
     rng = np.random.RandomState(0)
@@ -138,14 +136,13 @@ def test_vocabulary_from_summed_document_frequencies_equals_local_fit() -> None:
              [str(w) for w in rng.choice(words, rng.randint(0, 12))]) for _ in range(400)]
     for config in (VectoriseConfig(), VectoriseConfig(ngram_max=2, min_df=2, max_df=0.5),
                    VectoriseConfig(min_df=0.01, max_df=30)):
-        local = Vectoriser(config)
+        local = Vectoriser.from_config(config)
         X_local = local.fit_transform(docs)
-        df: Counter = Counter()
-        for start in range(0, len(docs), 97):  # uneven partitions
-            part = docs[start:start + 97]
-            df.update(df_partition(([h for h, _ in part], [s for _, s in part]), config.ngram_min,
-                                   config.ngram_max))
-        fitted = fitted_vectoriser(df, len(docs), config)
+        fitted = Vectoriser.from_config(config)
+        # uneven partitions, each through the function the workers run
+        fitted.fit_stats(fitted.combine(stats_partition(([h for h, _ in docs[s:s + 97]],
+                                                         [t for _, t in docs[s:s + 97]], None), fitted)
+                                        for s in range(0, len(docs), 97)))
         # the same vocabulary in the same order, so vectoriser.joblib is the same bytes
         assert list(fitted.counter_.vocabulary_.items()) == list(local.counter_.vocabulary_.items())
         assert _saved(fitted) == _saved(local)

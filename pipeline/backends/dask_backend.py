@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -161,18 +160,9 @@ def clean_partition(config_json: str, heads: list[str], stands: list[str]
     return tokens[:len(heads)], tokens[len(heads):], amounts
 
 
-def df_partition(part: tuple[list[list[str]], list[list[str]], Any], ngram_min: int,
-                 ngram_max: int) -> Counter:
-    """Document frequency of every n-gram in a partition (an article counts once per term), the
-    terms in order of first appearance: summed in partition order, that is the local
-    vocabulary's order (a set here would order them by string hash, which differs per process)."""
-    from ..vectorise import TokenNgrams
-
-    analyzer = TokenNgrams(ngram_min, ngram_max)
-    counts: Counter = Counter()
-    for head, stand in zip(part[0], part[1]):
-        counts.update(list(dict.fromkeys(analyzer((head, stand)))))
-    return counts
+def stats_partition(part: tuple[list[list[str]], list[list[str]], Any], vectoriser: Any) -> Any:
+    """Document frequencies of a partition (:meth:`~pipeline.vectorise.Vectoriser.partial`)."""
+    return vectoriser.partial(list(zip(part[0], part[1])))
 
 
 def transform_partition(vectoriser: Any, part: tuple[list[list[str]], list[list[str]], Any]) -> Any:
@@ -279,56 +269,22 @@ def _clean(client: Any, articles: list[Article], config: CleanConfig, workers: i
     return CleanResult(head_tokens, stand_tokens, blurbs, counts), futures, bounds, texts_parts
 
 
-def fitted_vectoriser(df: Counter, n_docs: int, config: VectoriseConfig) -> Any:
-    """A :class:`~pipeline.vectorise.Vectoriser` fitted from summed document frequencies (in
-    order of first appearance), equal to the local fit, vocabulary order included.
-
-    Mirrors ``Vectoriser.fit_transform``: scikit-learn's ``min_df``/``max_df`` pruning (with the
-    same fallbacks for tiny corpora), alphabetical columns, and ``TfidfTransformer``'s smoothed
-    idf ``ln((1 + n) / (1 + df)) + 1`` computed in the same float64 operations.
-    """
-    from numbers import Integral
-
-    import numpy as np
-
-    from ..vectorise import Vectoriser
-
-    min_df, max_df, notes = Vectoriser._df_bounds(config, n_docs)
-    high = max_df if isinstance(max_df, Integral) else max_df * n_docs
-    low = min_df if isinstance(min_df, Integral) else min_df * n_docs
-    terms = [t for t, d in df.items() if low <= d <= high] if high >= low else []
-    if not terms and df:
-        terms = list(df)
-        notes.append("min_df/max_df pruned every term; kept all terms instead")
-        min_df, max_df = 1, 1.0
-    if not terms:
-        notes.append("empty vocabulary: no text had a content word")
-    by_column = sorted(terms)
-    columns = np.empty(len(terms), dtype=np.int64)
-    columns[sorted(range(len(terms)), key=terms.__getitem__)] = np.arange(len(terms))
-    doc_freq = np.fromiter((df[t] for t in by_column), dtype=np.float64, count=len(by_column))
-    doc_freq += 1.0
-    idf = np.full_like(doc_freq, fill_value=n_docs + 1, dtype=np.float64)
-    idf /= doc_freq
-    np.log(idf, out=idf)
-    idf += 1.0
-    return Vectoriser.from_fitted(config, terms, columns, idf if terms else np.zeros(0), min_df, max_df, notes)
-
-
 def block_shape(X: Any) -> tuple[int, int, int]:
     """Rows, columns and non-zeros of a TF-IDF block (on the worker)."""
     return int(X.shape[0]), int(X.shape[1]), int(X.nnz)
 
 
-def _vectorise(client: Any, parts: list[Any], n_docs: int, config: VectoriseConfig
+def _vectorise(client: Any, parts: list[Any], config: VectoriseConfig
                ) -> tuple[Any, list[Any], tuple[int, int, int]]:
     """The fitted vectoriser, the TF-IDF blocks (futures, left on the workers) and the matrix's
     (rows, columns, non-zeros)."""
-    df: Counter = Counter()
-    for partial in _in_order(client, client.map(df_partition, parts, ngram_min=config.ngram_min,
-                                                ngram_max=config.ngram_max, pure=False)):
-        df.update(partial)
-    vectoriser = fitted_vectoriser(df, n_docs, config)
+    from ..vectorise import Vectoriser
+
+    vectoriser = Vectoriser.from_config(config)
+    # the partitions' statistics summed in order as they arrive (memory stays one partition deep)
+    stats = vectoriser.combine(_in_order(client, client.map(stats_partition, parts, vectoriser=vectoriser,
+                                                            pure=False)))
+    vectoriser.fit_stats(stats)
     shared = client.scatter(vectoriser, broadcast=True)
     blocks = [client.submit(transform_partition, shared, p, pure=False) for p in parts]
     shapes = client.gather([client.submit(block_shape, b, pure=False) for b in blocks])
@@ -415,8 +371,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
 
             t0 = time.perf_counter()
             progress.start("vectorise", len(articles))
-            vectoriser, blocks, (n_rows, n_features, nnz) = _vectorise(client, parts, len(articles),
-                                                                       config.vectorise)
+            vectoriser, blocks, (n_rows, n_features, nnz) = _vectorise(client, parts, config.vectorise)
             counts["vectorise"] = {"articles": n_rows, "features": n_features, "nonzeros": nnz}
             notes.extend(f"vectorise: {n}" for n in vectoriser.notes_)
             progress.advance("vectorise", len(articles))
