@@ -108,7 +108,7 @@ def our_matrix(titles: list[str], descriptions: list[str], overrides: list[str] 
     articles = [Article(id=str(i), headline=t, standfirst=d)
                 for i, (t, d) in enumerate(zip(titles, descriptions))]
     cleaned = clean_articles(articles, config.clean)
-    vectoriser = Vectoriser(config.vectorise)
+    vectoriser = Vectoriser.from_config(config.vectorise)
     X = vectoriser.fit_transform(cleaned)
     return config, articles, X, vectoriser
 

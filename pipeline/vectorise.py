@@ -21,8 +21,8 @@ normalisation. Document frequencies count an article once, whichever field a ter
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 from numbers import Integral
 from typing import Any
@@ -79,6 +79,9 @@ def split_fields(docs: Any) -> tuple[list[Sequence[str]], list[Sequence[str]]]:
     stands = getattr(docs, "standfirst_tokens", None)
     if isinstance(heads, list) and isinstance(stands, list) and len(heads) == len(stands):
         return heads, stands
+    if sp.issparse(docs):  # its rows would read as documents of numbers
+        raise TypeError("Vectoriser takes token lists, (headline, standfirst) pairs or Articles, "
+                        "not a sparse matrix")
     docs = getattr(docs, "docs", docs)
     fields = [as_fields(d) for d in docs]
     return [h for h, _ in fields], [s for _, s in fields]
@@ -152,46 +155,120 @@ def _csr(n_rows: int, n_cols: int, rows: np.ndarray, cols: np.ndarray, data: np.
                          shape=(n_rows, n_cols))
 
 
+@dataclass(frozen=True)
+class DocFrequencies:
+    """Statistics of a batch that combine: how many documents contain each n-gram (an article
+    counts once per term, whichever field), the terms in order of first appearance, and the
+    number of documents. Summed over batches in order, that is the whole corpus's, vocabulary
+    order included (a set would order the terms by string hash, which differs per process).
+
+    ``cancelled`` counts, per term, the documents whose weighted count of it is zero (headline-only
+    occurrences when ``headline_weight`` is 0): ``TfidfTransformer`` counts stored entries, so the
+    idf leaves them out while the df limits count them. Empty in the usual case."""
+
+    df: dict[str, int]
+    n_docs: int
+    cancelled: dict[str, int] = field(default_factory=dict)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(VectoriseConfig))
+_DEFAULTS = VectoriseConfig()  # the hyperparameters' defaults: the config section's, defined once there
+
+
+def _section_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``[vectorise]`` section's own form of ``values`` (``dataclasses.asdict`` of the
+    validated section, e.g. ``headline_weight=3`` as 3.0): what the saved form writes, as it did
+    when the vectoriser held the section itself. Values that are no valid section (reachable only
+    through the Python API; ``fit`` refuses them) are kept as given."""
+    try:
+        return dataclasses.asdict(VectoriseConfig(**values))
+    except (TypeError, ValueError):
+        return dict(values)
+
+
 class Vectoriser(TransformerMixin, BaseEstimator):
     """TF-IDF over cleaned tokens (a scikit-learn transformer).
 
     Parameters
     ----------
-    config:
-        The ``[vectorise]`` section (n-grams, min_df/max_df, sublinear tf, headline weight).
+    ngram_min, ngram_max, min_df, max_df, sublinear_tf, headline_weight:
+        The fields of the ``[vectorise]`` section (:class:`~pipeline.config.VectoriseConfig`,
+        whose defaults they take); validated by it in ``fit``. :meth:`from_config` builds one
+        from a section.
 
     Attributes
     ----------
     counter_ : CountVectorizer with the fitted vocabulary.
     tfidf_ : TfidfTransformer with the fitted idf.
     notes_ : list of adjustments made for tiny corpora (e.g. max_df relaxed).
+
+    Fitting also works from statistics that combine, batch by batch: :meth:`partial` over each
+    batch, :meth:`combine` in order, :meth:`fit_stats`; that gives the vocabulary, idf and notes
+    of ``fit`` on the whole corpus (how the Dask backend fits across its workers).
     """
 
-    def __init__(self, config: VectoriseConfig | None = None) -> None:
-        self.config = config
+    def __init__(self, *, ngram_min: int = _DEFAULTS.ngram_min, ngram_max: int = _DEFAULTS.ngram_max,
+                 min_df: float = _DEFAULTS.min_df, max_df: float = _DEFAULTS.max_df,
+                 sublinear_tf: bool = _DEFAULTS.sublinear_tf,
+                 headline_weight: float = _DEFAULTS.headline_weight) -> None:
+        self.ngram_min = ngram_min
+        self.ngram_max = ngram_max
+        self.min_df = min_df
+        self.max_df = max_df
+        self.sublinear_tf = sublinear_tf
+        self.headline_weight = headline_weight
 
-    @property
-    def _config(self) -> VectoriseConfig:
-        return self.config if self.config is not None else VectoriseConfig()
+    @classmethod
+    def from_config(cls, section: VectoriseConfig) -> Vectoriser:
+        """An unfitted vectoriser with the ``[vectorise]`` section's values as hyperparameters."""
+        return cls(**{name: getattr(section, name) for name in _FIELDS})
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # a list of documents, each token lists, not a 2-D array
+        tags.input_tags.string = True  # the tokens are strings
+        return tags
+
+    def _section(self) -> VectoriseConfig:
+        """The hyperparameters validated as a ``[vectorise]`` section (ranges and types; a
+        pydantic ``ValidationError`` -- a ValueError -- names a bad one)."""
+        return VectoriseConfig(**{name: getattr(self, name) for name in _FIELDS})
 
     @staticmethod
-    def _df_bounds(config: VectoriseConfig, n_docs: int) -> tuple[int | float, int | float, list[str]]:
+    def _df_bounds(section: VectoriseConfig, n_docs: int) -> tuple[int | float, int | float, list[str]]:
         """sklearn reads 1.0 as "100% of documents": map whole numbers to counts, and relax
         max_df when a tiny corpus would otherwise prune everything."""
         notes: list[str] = []
         if n_docs == 0:
             return 1, 1.0, notes
-        min_df: int | float = int(config.min_df) if config.min_df >= 1 else float(config.min_df)
-        max_df: int | float = int(config.max_df) if config.max_df > 1 else float(config.max_df)
+        min_df: int | float = int(section.min_df) if section.min_df >= 1 else float(section.min_df)
+        max_df: int | float = int(section.max_df) if section.max_df > 1 else float(section.max_df)
         min_count = min_df if isinstance(min_df, int) else int(np.ceil(min_df * n_docs))
         max_count = max_df if isinstance(max_df, int) else int(max_df * n_docs)
         if min_count > n_docs:
-            notes.append(f"min_df={config.min_df} exceeds the {n_docs} documents; using 1")
+            notes.append(f"min_df={section.min_df} exceeds the {n_docs} documents; using 1")
             min_df, min_count = 1, 1
         if max_count < max(min_count, 1):
-            notes.append(f"max_df={config.max_df} keeps no term in {n_docs} documents; using 1.0")
+            notes.append(f"max_df={section.max_df} keeps no term in {n_docs} documents; using 1.0")
             max_df = 1.0
         return min_df, max_df, notes
+
+    @classmethod
+    def _prune(cls, section: VectoriseConfig, df: np.ndarray, n_docs: int
+               ) -> tuple[np.ndarray, int | float, int | float, list[str]]:
+        """Which terms the df limits keep (mask over ``df``, terms in order of first appearance),
+        the effective limits and the notes, with the fallbacks: all terms kept where
+        ``CountVectorizer`` would refuse the limits, and a note for an empty vocabulary. The one
+        place both ways of fitting (documents, statistics) choose the vocabulary."""
+        min_df, max_df, notes = cls._df_bounds(section, n_docs)
+        if not len(df):  # empty vocabulary: every text was stop words, numbers or nothing
+            notes.append("empty vocabulary: no text had a content word")
+            return np.zeros(0, dtype=bool), min_df, max_df, notes
+        kept = cls._kept_terms(df, n_docs, min_df, max_df)
+        if kept is None:  # df limits pruned every term (e.g. all articles identical)
+            notes.append("min_df/max_df pruned every term; kept all terms instead")
+            return np.ones(len(df), dtype=bool), 1, 1.0, notes
+        return kept, min_df, max_df, notes
 
     def fit(self, docs: Any, y: Any = None) -> Vectoriser:
         """Learn the vocabulary and idf."""
@@ -200,40 +277,95 @@ class Vectoriser(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, docs: Any, y: Any = None, **_: Any) -> sp.csr_matrix:
         """Learn vocabulary and idf, return the L2-normalised TF-IDF matrix (sparse)."""
-        config = self._config
+        section = self._section()
         heads, stands = split_fields(docs)
         n_docs = len(heads)
-        min_df, max_df, notes = self._df_bounds(config, n_docs)
-        self.notes_ = notes
-        fields = _interleave(_grams(heads, config.ngram_min, config.ngram_max),
-                             _grams(stands, config.ngram_min, config.ngram_max))
+        fields = _interleave(_grams(heads, section.ngram_min, section.ngram_max),
+                             _grams(stands, section.ngram_min, section.ngram_max))
         pairs, terms = _fit_pairs(fields)
-        analyzer = TokenNgrams(config.ngram_min, config.ngram_max)
-        kept = self._kept_terms(pairs, len(terms), n_docs, min_df, max_df) if terms else None
-        if kept is None and terms:  # df limits pruned every term (e.g. all articles identical)
-            kept = np.ones(len(terms), dtype=bool)
-            min_df, max_df = 1, 1.0
-            self.notes_.append("min_df/max_df pruned every term; kept all terms instead")
-        if not terms:  # empty vocabulary: every text was stop words, numbers or nothing
-            self.notes_.append("empty vocabulary: no text had a content word")
+        df = np.bincount(pairs.terms, minlength=len(terms))
+        kept, min_df, max_df, notes = self._prune(section, df, n_docs)
+        self.notes_ = notes
+        if not terms:
             self._set_fitted([], np.zeros(0, dtype=np.int64), np.zeros(0), min_df, max_df)
             return sp.csr_matrix((n_docs, 0), dtype=np.float64)
+        analyzer = TokenNgrams(section.ngram_min, section.ngram_max)
         self.counter_ = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df, dtype=np.float64)
         self.counter_.fixed_vocabulary_ = False
         column = self._set_vocabulary(terms, kept)
-        weighted = self._fitted_counts(pairs, kept, column, n_docs)
-        self.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
+        weighted = self._fitted_counts(pairs, kept, column, n_docs, float(section.headline_weight))
+        self.tfidf_ = TfidfTransformer(sublinear_tf=section.sublinear_tf)
         return self.tfidf_.fit_transform(weighted).tocsr()
 
+    # ---- statistics that combine ----------------------------------------------------------------
+
+    def partial(self, docs: Any) -> DocFrequencies:
+        """Document frequencies of a batch (the input ``fit`` takes), to :meth:`combine` with other
+        batches' in order and :meth:`fit_stats` on. Changes nothing on the vectoriser."""
+        section = self._section()
+        heads, stands = split_fields(docs)
+        fields = _interleave(_grams(heads, section.ngram_min, section.ngram_max),
+                             _grams(stands, section.ngram_min, section.ngram_max))
+        pairs, terms = _fit_pairs(fields)
+        df = np.bincount(pairs.terms, minlength=len(terms))
+        cancelled: dict[str, int] = {}
+        weight = float(section.headline_weight)
+        if weight != 1.0 and len(pairs.terms):
+            zero = (pairs.both + (weight - 1.0) * pairs.head) == 0  # as _fitted_counts weighs them
+            if zero.any():
+                zeros = np.bincount(pairs.terms[zero], minlength=len(terms))
+                cancelled = {terms[i]: int(zeros[i]) for i in np.flatnonzero(zeros).tolist()}
+        return DocFrequencies(df=dict(zip(terms, df.tolist())), n_docs=len(heads), cancelled=cancelled)
+
+    def combine(self, parts: Iterable[DocFrequencies]) -> DocFrequencies:
+        """The statistics of the batches together (summed in the order given: terms new in a later
+        batch follow, so the order is the concatenated corpus's first appearance)."""
+        df: dict[str, int] = {}
+        cancelled: dict[str, int] = {}
+        n_docs = 0
+        for part in parts:
+            for term, count in part.df.items():
+                df[term] = df.get(term, 0) + count
+            for term, count in part.cancelled.items():
+                cancelled[term] = cancelled.get(term, 0) + count
+            n_docs += part.n_docs
+        return DocFrequencies(df=df, n_docs=n_docs, cancelled=cancelled)
+
+    def fit_stats(self, stats: DocFrequencies) -> Vectoriser:
+        """Fit from combined statistics: the vocabulary (order included), idf, df limits and notes
+        that ``fit`` gives on the same documents. The idf is ``TfidfTransformer``'s smoothed
+        ``ln((1 + n) / (1 + df)) + 1`` in the same float64 operations."""
+        section = self._section()
+        terms = list(stats.df)
+        df = np.fromiter(stats.df.values(), dtype=np.int64, count=len(terms))
+        kept, min_df, max_df, notes = self._prune(section, df, stats.n_docs)
+        ids = np.flatnonzero(kept)
+        names = [terms[i] for i in ids.tolist()]
+        columns = _alphabetical_columns(names)
+        counted = df[ids]
+        if stats.cancelled:
+            counted = counted - np.fromiter((stats.cancelled.get(t, 0) for t in names), dtype=np.int64,
+                                            count=len(names))
+        doc_freq = np.empty(len(names), dtype=np.int64)
+        doc_freq[columns] = counted
+        doc_freq += 1  # smooth_idf, as TfidfTransformer.fit
+        idf = np.full_like(doc_freq, fill_value=stats.n_docs + 1, dtype=np.float64)
+        idf /= doc_freq
+        np.log(idf, out=idf)
+        idf += 1.0
+        self.notes_ = notes
+        self._set_fitted(names, columns, idf, min_df, max_df)
+        return self
+
+    # ---- pieces of fitting ----------------------------------------------------------------------
+
     @staticmethod
-    def _kept_terms(pairs: _Pairs, n_terms: int, n_docs: int, min_df: int | float,
-                    max_df: int | float) -> np.ndarray | None:
+    def _kept_terms(df: np.ndarray, n_docs: int, min_df: int | float, max_df: int | float) -> np.ndarray | None:
         """``CountVectorizer``'s df pruning: a mask over terms, or None where it would raise."""
         high = max_df if isinstance(max_df, Integral) else max_df * n_docs
         low = min_df if isinstance(min_df, Integral) else min_df * n_docs
         if high < low:
             return None
-        df = np.bincount(pairs.terms, minlength=n_terms)
         kept = (df <= high) & (df >= low)
         return kept if kept.any() else None
 
@@ -242,21 +374,19 @@ class Vectoriser(TransformerMixin, BaseEstimator):
         appearance, each mapped to its alphabetical column); returns term id -> column (-1 pruned)."""
         ids = np.flatnonzero(kept)
         names = [terms[i] for i in ids.tolist()]
-        rank = np.empty(len(names), dtype=np.int64)
-        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+        rank = _alphabetical_columns(names)
         self.counter_.vocabulary_ = dict(zip(names, rank.tolist()))
         column = np.full(len(terms), -1, dtype=np.int64)
         column[ids] = rank
         return column
 
     def _fitted_counts(self, pairs: _Pairs, kept: np.ndarray, column: np.ndarray,
-                       n_docs: int) -> sp.csr_matrix:
+                       n_docs: int, weight: float) -> sp.csr_matrix:
         """The weighted count matrix of ``fit_transform``, entries stored in scikit-learn's order:
         ``CountVectorizer`` leaves each row in order of first appearance (columns then remapped
         alphabetically); adding the headline counts (sorted rows) goes through scipy's general
         sparse sum, which stores each row reversed -- unless every row happens to be sorted,
         when its canonical merge keeps them sorted."""
-        weight = float(self._config.headline_weight)
         keep = kept[pairs.terms]
         rows, cols = pairs.rows[keep], column[pairs.terms[keep]]
         both, head = pairs.both[keep], pairs.head[keep]
@@ -273,38 +403,26 @@ class Vectoriser(TransformerMixin, BaseEstimator):
 
     # ---- fitted state from values, and the saved form -------------------------------------------
 
-    @classmethod
-    def from_fitted(cls, config: VectoriseConfig | None, terms: Sequence[str], columns: np.ndarray,
-                    idf: np.ndarray, min_df: int | float, max_df: int | float,
-                    notes: Sequence[str] = ()) -> Vectoriser:
-        """A fitted vectoriser from its values: ``terms`` in vocabulary order with their
-        ``columns``, the ``idf`` per column and the effective df limits. How a saved vectoriser
-        is loaded, and how the Dask backend builds the one it fitted from summed frequencies."""
-        vectoriser = cls(config)
-        vectoriser.notes_ = list(notes)
-        vectoriser._set_fitted(terms, columns, idf, min_df, max_df)
-        return vectoriser
-
     def _set_fitted(self, terms: Sequence[str], columns: np.ndarray, idf: np.ndarray,
                     min_df: int | float, max_df: int | float) -> None:
         """``counter_`` and ``tfidf_`` as ``fit_transform`` leaves them (an empty vocabulary is a
         fixed empty one, as ``CountVectorizer`` would refuse to fit it)."""
-        config = self._config
-        analyzer = TokenNgrams(config.ngram_min, config.ngram_max)
+        analyzer = TokenNgrams(self.ngram_min, self.ngram_max)
         if len(terms):
             self.counter_ = CountVectorizer(analyzer=analyzer, min_df=min_df, max_df=max_df, dtype=np.float64)
         else:
             self.counter_ = CountVectorizer(analyzer=analyzer, vocabulary=[], dtype=np.float64)
         self.counter_.vocabulary_ = dict(zip(terms, np.asarray(columns).tolist()))
         self.counter_.fixed_vocabulary_ = not len(terms)
-        self.tfidf_ = TfidfTransformer(sublinear_tf=config.sublinear_tf)
+        self.tfidf_ = TfidfTransformer(sublinear_tf=self.sublinear_tf)
         self.tfidf_.idf_ = np.ascontiguousarray(idf, dtype=np.float64)
         if len(terms):
             self.tfidf_.n_features_in_ = len(terms)
 
     def __getstate__(self) -> dict[str, Any]:
-        """The saved form: plain values (config fields, notes, terms in vocabulary order, their
-        columns, idf, df limits), so ``vectoriser.joblib`` is a function of the fitted values.
+        """The saved form: plain values (the hyperparameters as the ``[vectorise]`` section's
+        ``dataclasses.asdict``, notes, terms in vocabulary order, their columns, idf, df limits),
+        so ``vectoriser.joblib`` is a function of the fitted values.
 
         Why not the scikit-learn objects: pickle writes a string object once and refers back to
         it, by identity, and their attribute names are not the same objects in every process
@@ -312,7 +430,7 @@ class Vectoriser(TransformerMixin, BaseEstimator):
         when that was unpickled -- the classifier, loaded before vectorising with --jobs 2 -- the
         names are other objects than the interned ones). The bytes then depended on the job count.
         """
-        state: dict[str, Any] = {"config": None if self.config is None else dataclasses.asdict(self.config)}
+        state: dict[str, Any] = {"config": _section_values({name: getattr(self, name) for name in _FIELDS})}
         if hasattr(self, "counter_"):
             vocabulary = self.counter_.vocabulary_
             state.update(
@@ -324,20 +442,27 @@ class Vectoriser(TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Rebuild from :meth:`__getstate__`'s values (the scikit-learn parts made afresh)."""
+        """Rebuild from :meth:`__getstate__`'s values (the scikit-learn parts made afresh). A
+        ``config`` of None (an unconfigured vectoriser, as once saved) is the defaults."""
         values = state.get("config")
-        self.config = None if values is None else VectoriseConfig(**values)
+        params = _section_values(values) if values is not None else dataclasses.asdict(VectoriseConfig())
+        for name in _FIELDS:
+            setattr(self, name, params.get(name, getattr(_DEFAULTS, name)))
         if "terms" in state:
             self.notes_ = list(state["notes"])
             self._set_fitted(state["terms"], state["columns"], state["idf"], state["min_df"], state["max_df"])
 
-    def transform(self, docs: Any) -> sp.csr_matrix:
-        """TF-IDF of new documents with the fitted vocabulary and idf."""
+    # ---- using the fitted state -----------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
         if not hasattr(self, "counter_"):
             from sklearn.exceptions import NotFittedError
 
-            raise NotFittedError("Vectoriser is not fitted yet; call fit or fit_transform")
-        config = self._config
+            raise NotFittedError("Vectoriser is not fitted yet; call fit, fit_transform or fit_stats")
+
+    def transform(self, docs: Any) -> sp.csr_matrix:
+        """TF-IDF of new documents with the fitted vocabulary and idf."""
+        self._check_fitted()
         heads, stands = split_fields(docs)
         vocabulary = self.counter_.vocabulary_
         if not vocabulary:
@@ -348,7 +473,7 @@ class Vectoriser(TransformerMixin, BaseEstimator):
         n_flat = sum(map(len, fields))
         codes = np.fromiter(map(vocabulary.get, flat, repeat(-1)), dtype=np.int64, count=n_flat)
         pairs = _pairs(fields, codes, len(vocabulary))  # in-vocabulary terms, by column
-        weight = float(config.headline_weight)
+        weight = float(self.headline_weight)
         data = pairs.both if weight == 1.0 else pairs.both + (weight - 1.0) * pairs.head
         rows, cols = pairs.rows, pairs.terms
         nonzero = data != 0
@@ -359,11 +484,19 @@ class Vectoriser(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         """Feature names (unigrams and space-joined n-grams), in column order."""
-        vocabulary = getattr(self.counter_, "vocabulary_", {})
+        self._check_fitted()
+        vocabulary = self.counter_.vocabulary_
         names = np.empty(len(vocabulary), dtype=object)
         for term, column in vocabulary.items():
             names[column] = term
         return names
+
+
+def _alphabetical_columns(names: list[str]) -> np.ndarray:
+    """Each name's column: its rank in alphabetical order (``CountVectorizer``'s columns)."""
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return rank
 
 
 def _rows_sorted(rows: np.ndarray, cols: np.ndarray) -> bool:
@@ -404,7 +537,7 @@ class VectoriseStage:
     def __init__(self, config: VectoriseConfig | None = None, clean: Any = None) -> None:
         self.config = config or VectoriseConfig()
         self.clean = clean
-        self.vectoriser = Vectoriser(self.config)
+        self.vectoriser = Vectoriser.from_config(self.config)
         self.notes: list[str] = []
         self.matrix: sp.csr_matrix | None = None
 

@@ -17,7 +17,7 @@ from pipeline.vectorise import Vectoriser
 def _cluster(articles: list[Article], config: ClusterConfig | None = None,
              vconfig: VectoriseConfig | None = None):
     clean_articles(articles, CleanConfig())
-    vec = Vectoriser(vconfig or VectoriseConfig())
+    vec = Vectoriser.from_config(vconfig or VectoriseConfig())
     X = vec.fit_transform(articles)
     return cluster_articles(X, articles, config or ClusterConfig(), vec)
 
@@ -277,7 +277,7 @@ def test_refine_nb_equals_sklearn_multinomial_nb_hard_em(monkeypatch):
     import pipeline.cluster as cluster
     from sklearn.naive_bayes import MultinomialNB
 
-    X = Vectoriser(VectoriseConfig()).fit_transform(_mixed_docs(400, 3))
+    X = Vectoriser.from_config(VectoriseConfig()).fit_transform(_mixed_docs(400, 3))
     start = np.random.RandomState(0).randint(0, 3, X.shape[0])  # a poor start: several steps
     weights = np.ones(X.shape[0])
     expected, steps = start.copy(), 0
@@ -295,7 +295,7 @@ def test_refine_nb_equals_sklearn_multinomial_nb_hard_em(monkeypatch):
 def test_refine_nb_stops_once_few_articles_move(monkeypatch):
     import pipeline.cluster as cluster
 
-    X = Vectoriser(VectoriseConfig()).fit_transform(_mixed_docs(400, 3))
+    X = Vectoriser.from_config(VectoriseConfig()).fit_transform(_mixed_docs(400, 3))
     start = np.random.RandomState(0).randint(0, 3, X.shape[0])
     _, default_steps = cluster._refine_nb(X, start.copy(), np.ones(400), ClusterConfig())
     monkeypatch.setattr(cluster, "REFINE_TOL", 1.0)  # any step moves at most 100%
@@ -308,16 +308,16 @@ def test_auto_k_on_a_sample_finds_separated_topics_and_is_deterministic():
     steps, and the final k-means starts from the sample's centres: it must still find four
     well-separated topics exactly, and give the same bytes twice."""
     docs = _topic_docs(1600, 4)
-    X = Vectoriser(VectoriseConfig()).fit_transform(docs)
+    X = Vectoriser.from_config(VectoriseConfig()).fit_transform(docs)
     arts = _arts([" ".join(d) for d in docs])
     config = ClusterConfig(silhouette_sample=1200)
-    result = cluster_articles(X, arts, config, Vectoriser(VectoriseConfig()).fit(docs))
+    result = cluster_articles(X, arts, config, Vectoriser.from_config(VectoriseConfig()).fit(docs))
     from sklearn.metrics import adjusted_rand_score
 
     assert result.k == 4 and any("tried" in n and "1200 articles" in n for n in result.notes)
     assert adjusted_rand_score([i % 4 for i in range(1600)], result.labels) == 1.0
     again = _arts([" ".join(d) for d in docs])
-    repeat = cluster_articles(X, again, config, Vectoriser(VectoriseConfig()).fit(docs))
+    repeat = cluster_articles(X, again, config, Vectoriser.from_config(VectoriseConfig()).fit(docs))
     assert _dump(repeat, again) == _dump(result, arts)
 
 

@@ -126,16 +126,39 @@ def test_the_checker_sees_a_cycle_and_a_private_import() -> None:
     assert cycles({"a": {"b"}, "b": set(), "pipeline": {"a"}}) == []
     tree = ast.parse("def f():\n    from .run import _now\n")
     node = next(n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
-    assert _absolute("pipeline.execution.dask", PACKAGE / "backends" / "dask_backend.py", node) \
-        == "pipeline.backends.run"
+    assert _absolute("pipeline.execution.dask", PACKAGE / "execution" / "dask.py", node) \
+        == "pipeline.execution.run"
     assert node.names[0].name.startswith("_")
 
 
 def test_the_graph_includes_function_level_imports() -> None:
-    """run.py imports the Dask backend only inside ``run()``; that edge must be in the graph."""
+    """run.py imports the Dask executor only inside functions; that edge must be in the graph."""
     edges, _ = import_graph()
     assert "pipeline.execution.dask" in edges["pipeline.run"]
-    assert "pipeline.manifest" in edges["pipeline.execution.dask"]
+    assert "pipeline.execution" in edges["pipeline.execution.dask"]
+
+
+def test_stage_modules_never_fork_touch_the_collector_or_import_the_execution_machinery() -> None:
+    """A stage computes and writes its fields: fork, gc and the forked machinery live only in
+    pipeline/execution/ (a stage may ask it one thing: where it runs, for a note)."""
+    from pipeline.stages import REGISTRY
+
+    for name, where in REGISTRY.items():
+        module = where.partition(":")[0]
+        path = PACKAGE / (module.split(".", 1)[1].replace(".", "/") + ".py")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(module, path, node)
+                imported.update(f"{base}.{alias.name}" for alias in node.names)
+        banned = {m for m in imported if m.split(".")[0] in ("gc", "multiprocessing", "joblib")
+                  or m.startswith(("pipeline.execution.forked", "pipeline.execution.collector",
+                                   "pipeline.execution.dask", "os.fork"))}
+        assert not banned, (name, banned)
+        assert "os.fork" not in path.read_text(encoding="utf-8") and "gc.disable" not in path.read_text(encoding="utf-8")
 
 
 def test_no_import_cycles_among_pipeline_modules() -> None:

@@ -78,7 +78,7 @@ def test_tfidf_matrix_stays_sparse_through_vectorise_and_cluster(
     def refuse(self: sp.spmatrix, *args: object, **kwargs: object) -> None:
         raise AssertionError(f"densified a {self.shape} sparse matrix")
 
-    vectoriser = Vectoriser(config.vectorise)
+    vectoriser = Vectoriser.from_config(config.vectorise)
     X = vectoriser.fit_transform(cleaned)
     assert sp.issparse(X) and X.shape[0] == n and X.nnz < 0.05 * X.shape[0] * X.shape[1]
     original = sp.csr_matrix.toarray
