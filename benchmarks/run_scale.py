@@ -64,7 +64,7 @@ def _rss_bytes(pid: int) -> int:
 
 def _memfd_bytes(pid: int) -> int:
     """Memory held in the in-memory files whose results forked children hand over
-    (``pipeline/backends/forked.py``): not mapped, so in no process's RSS. Counted once per file
+    (``pipeline/execution/forked.py``): not mapped, so in no process's RSS. Counted once per file
     (by inode), as allocated (read parts are given back)."""
     held: dict[int, int] = {}
     try:
@@ -428,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="run the pipeline this many times (fresh processes) and report the fastest")
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/scale-<sizes>.json)")
+    parser.add_argument("--without", action="append", default=[],
+                        help="switch a speed device off (repeatable): collector, fork:parse, fork:clean, "
+                             "fork:tag, overlap (see pipeline/execution/__init__.py); outputs are the same")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -450,12 +453,14 @@ def main(argv: list[str] | None = None) -> int:
             cmd.append("--no-baseline")
         cmd += ["--baseline-repeats", str(args.baseline_repeats)]
         runs = []
+        env = {**os.environ, "HSJ_DEVICES_OFF": ",".join(args.without)}
         for _ in range(max(1, args.repeats)):  # each in a fresh process: imports are paid every time
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
             if proc.returncode != 0:
                 print(f"size {size} failed (exit {proc.returncode})", file=sys.stderr)
                 return proc.returncode
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            runs[-1]["devices_off"] = list(args.without)
         results.append(fastest(runs))
         print(json.dumps(results[-1]["ratios"], indent=1), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
