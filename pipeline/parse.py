@@ -12,10 +12,11 @@ The pure functions (:func:`parse_page`, :func:`parse_jsonl`, :func:`parse_csv`) 
 file name and never touch the filesystem; :func:`parse_paths` reads through :mod:`pipeline.io`
 and merges the same article seen on several pages into one record.
 
-Speed (100k articles are a third of a million lines): a line is cleaned and scored once however
-often it repeats (:class:`_LineCache`), the decoder's inner loop is generated from the transition
-table (:func:`_compile_steps`), and the title check decodes only when cost bounds cannot settle it
-(:func:`_title_surely_fits`); each gives exactly the result of the plain form (tested).
+Speed (100k articles are a third of a million lines): the title check decodes only when cost
+bounds cannot settle it (:func:`_title_surely_fits`), which gives exactly the result of decoding
+(tested). The line features are computed for every line and the decoder walks its transition
+table: a per-line cache and a decoder generated as source with ``exec`` each saved under 5% of
+the pipeline's time at 100k and 1M articles and were removed (benchmarks/README.md, "Speed devices").
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import html
 import io as _io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from itertools import chain, compress, count
 from operator import attrgetter, getitem, itemgetter
@@ -188,7 +189,6 @@ class HeadlineSplitter:
         alternation = "|".join(re.escape(n) for n in names) or r"(?!)"
         self._prefix = re.compile(rf"({alternation})\s*:\s*(?=\S)", re.IGNORECASE)
         self._span = max(map(len, names), default=0) + 3  # where the colon of a prefix can be
-        self.line_cache = _LineCache(self)  # page lines' layout features depend on the prefixes
 
     def split(self, headline: str) -> tuple[str, str | None, str | None]:
         """Return ``(topical headline, kicker, series)``; at most one of each prefix is taken."""
@@ -396,48 +396,40 @@ _INTO: dict[int, list[int]] = {}
 for (_p, _q) in _TRANSITIONS:
     _INTO.setdefault(_q, []).append(_p)
 
-_Steps = Callable[..., list[float]]
+
+def _step_costs(tables: dict[tuple[int, int], tuple[float, ...]]
+                ) -> list[list[list[tuple[int, float]]]]:
+    """For each gap 0.._GAP_MAX and each label: its predecessors (``_INTO`` order, the start
+    state left to :func:`_decode`) with the transition's cost at that gap."""
+    return [[[(p, tables[(p, label)][g]) for p in _INTO[label] if p != _START] for label in range(6)]
+            for g in range(_GAP_MAX + 1)]
 
 
-def _compile_steps(tables: dict[tuple[int, int], tuple[float, ...]]
-                   ) -> tuple[_Steps, tuple[tuple[float, ...], ...]]:
-    """The decoder's inner loop for one spacing hypothesis, unrolled: ``(steps, costs by gap)``.
+def _steps(gaps: Sequence[int], emits: Sequence[tuple[float, ...]],
+           step_costs: list[list[list[tuple[int, float]]]], best: list[float],
+           back: list[tuple[int, ...]]) -> list[float]:
+    """The decoder's inner loop: one Viterbi step per line after the first.
 
-    Why generated: the loop runs once per line of every page. Written out with one local per
-    label, constant transition costs inlined and the others looked up once per line, it is twice
-    as fast as walking the transition table, and generating it from ``_INTO`` keeps it in step
-    with ``_TRANSITIONS``. Predecessors are tried in ``_INTO`` order with a strict ``<``, so ties
-    resolve as in the table-driven form; the start state is handled by :func:`_decode`.
+    Each label takes its cheapest predecessor plus the transition's cost at the line's gap, plus
+    the label's own cost. Predecessors are tried in ``_INTO`` order with a strict ``<``, so the
+    first of equal costs wins. Appends each line's chosen predecessors to ``back`` and returns
+    the final costs.
     """
-    columns: list[tuple[int, int]] = []  # transitions whose cost depends on the gap
-    body: list[str] = []
-    for label in range(6):
-        for k, p in enumerate(p for p in _INTO[label] if p != _START):
-            row = tables[(p, label)]
-            if len(set(row)) > 1:
-                cost = f"b{p} + w{len(columns)}"
-                columns.append((p, label))
-            else:
-                cost = f"b{p}" if row[0] == 0.0 else f"b{p} + {row[0]!r}"
-            if k == 0:
-                body.append(f"t = {cost}; a{label} = {p}")
-            elif cost == f"b{p}":
-                body.append(f"if b{p} < t: t = b{p}; a{label} = {p}")
-            else:
-                body += [f"c = {cost}", f"if c < t: t = c; a{label} = {p}"]
-        body.append(f"n{label} = t + e{label}")
-    ws = ", ".join(f"w{i}" for i in range(len(columns)))
-    code = ["def steps(gaps, emits, by_gap, b0, b1, b2, b3, b4, b5, back):",
-            "    for g, (e0, e1, e2, e3, e4, e5) in zip(gaps, emits):",
-            f"        {ws}, = by_gap[g if g < {_GAP_MAX} else {_GAP_MAX}]",
-            *("        " + line for line in body),
-            "        back.append((a0, a1, a2, a3, a4, a5))",
-            "        b0, b1, b2, b3, b4, b5 = n0, n1, n2, n3, n4, n5",
-            "    return [b0, b1, b2, b3, b4, b5]"]
-    namespace: dict[str, Any] = {}
-    exec("\n".join(code), namespace)  # noqa: S102 - source built above from constants only
-    by_gap = tuple(tuple(tables[key][g] for key in columns) for g in range(_GAP_MAX + 1))
-    return namespace["steps"], by_gap
+    inf = float("inf")
+    for gap, emit in zip(gaps, emits):
+        costs: list[float] = []
+        chosen: list[int] = []
+        for predecessors, own in zip(step_costs[gap if gap < _GAP_MAX else _GAP_MAX], emit):
+            cost, prev = inf, predecessors[0][0]
+            for p, transition in predecessors:
+                c = best[p] + transition
+                if c < cost:
+                    cost, prev = c, p
+            costs.append(cost + own)
+            chosen.append(prev)
+        back.append(tuple(chosen))
+        best = costs
+    return best
 
 
 def _decode(gaps: Sequence[int], emits: Sequence[tuple[float, ...]], tables: dict,
@@ -459,8 +451,7 @@ def _decode(gaps: Sequence[int], emits: Sequence[tuple[float, ...]], tables: dic
         best.append(cost + emits[0][label])
         first.append(-1 if row is None else _START)
     back: list[tuple[int, ...]] = [tuple(first)]
-    steps, by_gap = _COMPILED[id(tables)]
-    best = steps(gaps[1:], emits[1:], by_gap, *best, back)
+    best = _steps(gaps[1:], emits[1:], _STEP_COSTS[id(tables)], best, back)
     final, last = inf, -1
     for label in range(6):
         c = best[label] + _END_COST.get(label, 0.0)
@@ -490,18 +481,13 @@ def _gap_parts(tables: dict[tuple[int, int], tuple[float, ...]]) -> list[tuple[f
     return parts
 
 
-_COMPILED = {id(t): _compile_steps(t) for t in _TABLES.values()}
 _GAP_PARTS = {id(t): _gap_parts(t) for t in _TABLES.values()}
+_STEP_COSTS = {id(t): _step_costs(t) for t in _TABLES.values()}
 
 _BLANK: tuple[()] = ()
-_LINE_CACHE_MAX = 50_000  # entries; past this a cache starts afresh (at 100k articles as good as unbounded)
-_LINE_CACHE_CHARS = 1000   # longer lines are not cached: rarely repeated, and large keys
 _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
-
-
 _Emits = tuple[int, tuple[float, ...], tuple[float, ...]]
-_EMITS: dict[tuple[Any, ...], _Emits] = {}
 
 
 def _emits(costs: tuple[float, float, float], ends_sentence: bool, starts_lower: bool) -> _Emits:
@@ -515,48 +501,25 @@ def _emits(costs: tuple[float, float, float], ends_sentence: bool, starts_lower:
             (*costs, cont + 3.0, cont + 3.0, _JUNK))
 
 
-class _LineCache(dict):  # type: ignore[type-arg]
-    """Raw page line -> ``(text, emits)`` (see :func:`_emits`), or ``()`` for a line that is
-    blank once cleaned; computed on first sight.
-
-    Captions, series blurbs and syndicated articles repeat across pages, so a line is cleaned
-    and scored once per splitter; a dict that fills its own misses lets a page look up all its
-    lines in one C-level ``map``. Emits are shared per distinct shape (a few thousand in 100k
-    articles), so the cache adds few objects for the cyclic GC to traverse.
-    """
-
-    def __init__(self, splitter: HeadlineSplitter) -> None:
-        super().__init__()
-        self.splitter = splitter
-
-    def __missing__(self, raw: str) -> tuple[Any, ...]:
-        features: tuple[Any, ...] = _BLANK
-        text = clean_text(raw) if raw and not raw.isspace() else ""
-        if text:  # not only spaces, tags or invisible characters
-            shape = _shape(text, ":" in text and self.splitter.has_prefix(text))  # most lines: no call
-            emits = _EMITS.get(shape)
-            if emits is None:
-                if len(_EMITS) >= _LINE_CACHE_MAX:
-                    _EMITS.clear()
-                emits = _EMITS[shape] = _emits(*shape)
-            features = text, emits  # text is raw itself when the line was clean already
-        if len(raw) <= _LINE_CACHE_CHARS:
-            if len(self) >= _LINE_CACHE_MAX:
-                self.clear()
-            self[raw] = features
-        return features
+def _line_features(raw: str, splitter: HeadlineSplitter) -> tuple[Any, ...]:
+    """``(text, emits)`` of one raw page line (see :func:`_emits`), or ``()`` for a line that is
+    blank once cleaned (only spaces, tags or invisible characters)."""
+    text = clean_text(raw) if raw and not raw.isspace() else ""
+    if not text:
+        return _BLANK
+    return text, _emits(*_shape(text, ":" in text and splitter.has_prefix(text)))
 
 
 def _page_lines(text: str, splitter: HeadlineSplitter) -> _PageLines:
     """Non-blank lines (after normalisation) with their 1-based numbers and preceding gaps.
 
     Line by line in C where it can be (``map``/``compress``/``filter``; a page is mostly empty
-    and repeated lines): a gap is the distance between line numbers, and each line's
+    lines): a gap is the distance between line numbers, and each line's
     continuation cost is chosen by the line before it.
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    features = list(map(splitter.line_cache.__getitem__, text.split("\n")))
+    features = [_line_features(raw, splitter) for raw in text.split("\n")]
     numbers = list(compress(count(1), features))  # blank lines (features ()) drop out
     features = list(filter(None, features))
     choices = list(map(_SECOND, features))  # (index the next line takes, two emits): see _emits
@@ -638,7 +601,8 @@ _SPLITTERS: dict[tuple[tuple[str, ...], tuple[str, ...]], HeadlineSplitter] = {}
 
 
 def _splitter(config: ParseConfig) -> HeadlineSplitter:
-    """One splitter per kicker/series configuration, reused across pages (it carries the line cache)."""
+    """One splitter per kicker/series configuration, reused across pages (its prefix pattern is
+    compiled once)."""
     key = (tuple(config.kickers), tuple(config.series))
     splitter = _SPLITTERS.get(key)
     if splitter is None:

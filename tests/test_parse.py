@@ -177,18 +177,6 @@ def test_slots_pickle_as_constructor_arguments() -> None:
     assert pickle.loads(pickle.dumps(slot)).derived_id == "0123456789abcdef"
 
 
-def test_line_cache_does_not_change_results(seed_texts, monkeypatch) -> None:
-    from pipeline import parse
-
-    cache = parse._splitter(CFG).line_cache
-    cache.clear()
-    cold = [parse_page(text, name, CFG) for name, text in seed_texts]
-    assert len(cache) > 100
-    assert [parse_page(text, name, CFG) for name, text in seed_texts] == cold  # every line cached
-    cache.clear()
-    monkeypatch.setattr(parse, "_LINE_CACHE_MAX", 3)  # emptied again and again
-    assert [parse_page(text, name, CFG) for name, text in seed_texts] == cold
-    assert len(cache) <= 3
 
 
 # ---- layout drift: every seed page, transformed, must give the same records ------------------------
@@ -514,8 +502,8 @@ def test_clean_text_strips_controls_on_every_path(text: str, expected: str) -> N
     assert count_controls("a\tb\nc\x00\x1b\x85\r") == 3
 
 
-def test_page_line_cache_is_right_for_repeated_control_lines(tmp_path: Path) -> None:
-    # the same raw line twice (cached the second time) is cleaned the same way both times
+def test_repeated_control_lines_are_cleaned_the_same_each_time(tmp_path: Path) -> None:
+    # the same raw line twice is cleaned the same way both times, and its controls counted twice
     line = "Trust\x85 fined over late accounts"
     page = tmp_path / "p.txt"
     page.write_text(f"Kent ICS\n\n\n{line}\n\n\nThe trust was fined.\n\n\n{line}\n\n\n"

@@ -155,12 +155,12 @@ def test_any_bytes_decode_or_raise_input_error(data) -> None:
     _reconciles(parsed)
 
 
-# ---- the page decoder's fast forms equal its plain form ---------------------------------------------
+# ---- the page decoder equals its specification ----------------------------------------------------
 
 
 def _reference_decode(gaps, emits, tables, start_cost, free_start=False):
-    """The layout decoder as a loop over the transition table: the specification that the
-    generated, unrolled decoder must match exactly (costs, labels and how ties fall)."""
+    """The layout decoder written out from the transition table: the specification the
+    decoder must match exactly (costs, labels and how ties fall)."""
     n = len(gaps)
     if n == 0:
         return start_cost, [], 0.0
