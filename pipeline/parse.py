@@ -644,7 +644,7 @@ def _assemble(content: _PageLines, labels: Sequence[int], title: str, file: str,
     caption = -1  # index of a caption waiting for its headline
     reading = False  # a slot is open: its headline line, position, texts and caption follow
     line = position = slot_position = 0
-    headline, standfirst, slot_caption = "", None, None
+    headline, standfirst, slot_caption, caption_line = "", None, None, 0
     for i, label in enumerate(labels):
         if reading and label == HEAD_CONT:
             headline += " " + texts[i]
@@ -653,7 +653,8 @@ def _assemble(content: _PageLines, labels: Sequence[int], title: str, file: str,
             standfirst = texts[i] if standfirst is None else standfirst + " " + texts[i]
             continue
         if reading:
-            out = _page_slot(file, line, slot_position, headline, standfirst, slot_caption, title, splitter)
+            out = _page_slot(file, line, slot_position, headline, standfirst, slot_caption, title, splitter,
+                             caption_line)
             (slots if type(out) is Slot else rejects).append(out)  # type: ignore[arg-type]
             reading = False
         if label == HEAD:
@@ -661,6 +662,7 @@ def _assemble(content: _PageLines, labels: Sequence[int], title: str, file: str,
             reading, line, slot_position = True, numbers[i], position
             headline, standfirst = texts[i], None
             slot_caption = texts[caption] if caption >= 0 else None
+            caption_line = numbers[caption] if caption >= 0 else 0
             caption = -1
         elif label == CAP:
             if caption >= 0:
@@ -676,7 +678,8 @@ def _assemble(content: _PageLines, labels: Sequence[int], title: str, file: str,
             rejects.append(Reject(file, numbers[i], "line fits no article shape "
                                   "(not a caption, headline or standfirst)", _snippet(texts[i])))
     if reading:
-        out = _page_slot(file, line, slot_position, headline, standfirst, slot_caption, title, splitter)
+        out = _page_slot(file, line, slot_position, headline, standfirst, slot_caption, title, splitter,
+                         caption_line)
         (slots if type(out) is Slot else rejects).append(out)  # type: ignore[arg-type]
     if caption >= 0:
         rejects.append(_orphan_caption(file, content, caption))
@@ -690,14 +693,19 @@ def _too_long(part: str, text: str | None, limit: int) -> str | None:
 
 
 def _page_slot(file: str, line: int, position: int, headline: str, standfirst: str | None,
-               caption: str | None, title: str, splitter: HeadlineSplitter) -> Slot | Reject:
-    """One page slot from its joined parts, or a reject when a part is too long to be one."""
+               caption: str | None, title: str, splitter: HeadlineSplitter,
+               caption_line: int = 0) -> Slot | Reject:
+    """One page slot from its joined parts, or a reject when a part is too long to be one (at the
+    headline's line, or at the caption's with its text when the caption is the part at fault)."""
     if (len(headline) > MAX_HEADLINE_CHARS or (standfirst and len(standfirst) > MAX_STANDFIRST_CHARS)
             or (caption and len(caption) > MAX_CAPTION_CHARS)):
         reason = (_too_long("headline", headline, MAX_HEADLINE_CHARS)
-                  or _too_long("standfirst", standfirst, MAX_STANDFIRST_CHARS)
-                  or _too_long("caption", caption, MAX_CAPTION_CHARS))
-        return Reject(file, line, reason, _snippet(headline))
+                  or _too_long("standfirst", standfirst, MAX_STANDFIRST_CHARS))
+        if reason is None and caption is not None and caption_line:
+            return Reject(file, caption_line, f"{_too_long('caption', caption, MAX_CAPTION_CHARS)}; "
+                          f"its article at line {line} is rejected with it", _snippet(caption))
+        return Reject(file, line, reason or _too_long("caption", caption, MAX_CAPTION_CHARS) or "",
+                      _snippet(headline))
     topical, kicker, series = splitter.split(headline)
     return Slot(file, line, position, topical, standfirst, caption, kicker, series, title)
 

@@ -219,6 +219,20 @@ def test_two_thousand_character_headline_is_rejected(tmp_path) -> None:
     assert result.counts["slots"] == 2
 
 
+def test_an_over_long_caption_is_rejected_at_its_own_line(tmp_path) -> None:
+    """Regression: the reject named the headline's line and quoted the headline, so the user
+    could not find the line at fault."""
+    caption = "coins " * 120  # 720 characters: a caption, but over the caption limit
+    text = PAGE.replace("money coins finance", caption.strip())
+    result = parsed(tmp_path, "longcaption.txt", text)
+    assert heads(result) == EXPECTED[1:]
+    (reject,) = result.rejects
+    assert reject.line == 3 and reject.reason.startswith("caption too long (719 characters")
+    assert "its article at line 5 is rejected with it" in reject.reason
+    assert reject.text.startswith("coins coins")
+    assert result.counts["slots"] == 2
+
+
 def test_ten_megabyte_line_inside_a_page(tmp_path) -> None:
     text = PAGE.replace("An integrated care board has appointed", "An " + "integrated " * 1_000_000 + "board")
     result = parsed(tmp_path, "bigline.txt", text)
