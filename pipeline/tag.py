@@ -234,8 +234,11 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         self.scope_coef_ = np.ascontiguousarray(model.coef_[0], dtype=np.float32)
         self.scope_intercept_ = float(model.intercept_[0])
 
-    def _margins(self, features: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(features @ self.coef_.T, dtype=np.float64) + self.intercept_
+    def _margins(self, features: sp.csr_matrix, weights: np.ndarray | None = None) -> np.ndarray:
+        """``weights``: ``coef_.T`` as float64 made once by the caller (the same values scipy
+        converts it to on every product)."""
+        weights = self.coef_.T if weights is None else weights
+        return np.asarray(features @ weights, dtype=np.float64) + self.intercept_
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The SVM's margin for every class (columns in ``classes_`` order)."""
@@ -264,8 +267,9 @@ class CategoryClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "coef_")
         parts = item_parts(X)
         margins, scopes = [], []
+        weights = np.ascontiguousarray(self.coef_.T, dtype=np.float64)
         for features in self._feature_rows(parts, FEATURE_BLOCK):
-            margins.append(self._margins(features))
+            margins.append(self._margins(features, weights))
             if self.scope_coef_ is not None:
                 scopes.append(_scope_of(features, self.scope_coef_, self.scope_intercept_))
         proba = softmax(np.concatenate(margins) / self.temperature_, axis=1)

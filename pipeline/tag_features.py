@@ -276,15 +276,12 @@ class NgramTfidf:
         text's counts are the sum of its words': (texts x words) @ (words x n-grams), the
         words' n-grams found with :class:`CharGramTables`. Every row holds its entries in the
         order counting the whole texts and the heads as two batches of their own gives."""
-        streams = [(batch.rows, batch.ids)]
-        if heads:
-            streams.append((batch.rows[batch.in_head], batch.ids[batch.in_head]))
         if self.kind == "word":
             if self._tables is None:
                 vec = CountVectorizer(analyzer=self._analyzer(), vocabulary=self._index)
                 return [CountRows(sp.csr_matrix(vec.transform(texts)))
                         for texts in batch.texts(heads)]
-            return [CountRows(counts) for counts in self._word_counts(batch, streams)]
+            return [CountRows(counts) for counts in self._word_counts(batch, heads)]
         if self._char_tables is None:
             analyse = self._analyzer()
             grams = _rows_of_grams([analyse(w) for w in batch.words], self._index)
@@ -292,7 +289,7 @@ class NgramTfidf:
             grams = self._char_tables.word_grams(batch.words, len(self._index))
         out = [CountRows(batch.docs(batch.rows, batch.ids, len(batch.words)), grams)]
         if heads:
-            rows, ids = streams[1]
+            rows, ids = batch.rows[batch.in_head], batch.ids[batch.in_head]
             # the heads' words numbered in order of first appearance among the heads, as a
             # batch of heads alone numbers them (it fixes the order of the product's entries)
             distinct, first = np.unique(ids, return_index=True)
@@ -302,39 +299,41 @@ class NgramTfidf:
             out.append(CountRows(batch.docs(rows, number[ids], order.size), grams[order]))
         return out
 
-    def _word_counts(self, batch: "TextBatch",
-                     streams: list[tuple[np.ndarray, np.ndarray]]) -> list[sp.csr_matrix]:
-        """Word 1-2 gram counts of each (text of each word, word number) stream, canonical CSR:
-        a text's tokens are its words' tokens, and each distinct word is tokenised once."""
+    def _word_counts(self, batch: "TextBatch", heads: bool) -> list[sp.csr_matrix]:
+        """Word 1-2 gram counts of the whole texts and (``heads``) of the heads, canonical CSR: a
+        text's tokens are its words' tokens, each distinct word is tokenised once, and a head's
+        n-grams are those of its text whose tokens all lie in the head (the head comes first)."""
         tokens, unigram_column, bigram_keys, bigram_columns = self._tables
         per_word = list(map(_WORD_RE.findall, batch.words))  # C-level loops: no Python frame
         lengths = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))
         token_ids = np.fromiter(map(tokens.get, chain.from_iterable(per_word), repeat(-1)),
                                 dtype=np.int64, count=int(lengths.sum()))
         starts = np.cumsum(lengths) - lengths
-        out = []
-        for word_rows, word_ids in streams:
-            n = lengths[word_ids]
-            rows = np.repeat(word_rows, n)
-            ids = token_ids[np.repeat(starts[word_ids] - (np.cumsum(n) - n), n) +
-                            np.arange(rows.size, dtype=np.int64)]
-            known = ids >= 0
-            uni = np.where(known, unigram_column[np.where(known, ids, 0)], -1)
-            parts_rows, parts_cols = [rows[uni >= 0]], [uni[uni >= 0]]
-            if self.ngram_range[1] == 2 and ids.size > 1 and bigram_keys.size:
-                same_text = rows[1:] == rows[:-1]
-                both = known[1:] & known[:-1] & same_text
-                keys = ids[:-1][both] * len(tokens) + ids[1:][both]
-                at = np.minimum(np.searchsorted(bigram_keys, keys), bigram_keys.size - 1)
-                hit = bigram_keys[at] == keys
-                parts_rows.append(rows[:-1][both][hit])
-                parts_cols.append(bigram_columns[at[hit]])
-            r, c = np.concatenate(parts_rows), np.concatenate(parts_cols)
-            counts = sp.csr_matrix((np.ones(r.size, dtype=np.float64), (r, c)),
-                                   shape=(batch.n_texts, len(self._index)))
-            counts.sum_duplicates()
-            out.append(counts)
-        return out
+        n = lengths[batch.ids]
+        rows = np.repeat(batch.rows, n)
+        in_head = np.repeat(batch.in_head, n)
+        ids = token_ids[np.repeat(starts[batch.ids] - (np.cumsum(n) - n), n) +
+                        np.arange(rows.size, dtype=np.int64)]
+        known = ids >= 0
+        uni = np.where(known, unigram_column[np.where(known, ids, 0)], -1)
+        counted = uni >= 0
+        parts = [(rows[counted], uni[counted], in_head[counted])]
+        if self.ngram_range[1] == 2 and ids.size > 1 and bigram_keys.size:
+            same_text = rows[1:] == rows[:-1]
+            both = known[1:] & known[:-1] & same_text
+            keys = ids[:-1][both] * len(tokens) + ids[1:][both]
+            at = np.minimum(np.searchsorted(bigram_keys, keys), bigram_keys.size - 1)
+            hit = bigram_keys[at] == keys
+            parts.append((rows[:-1][both][hit], bigram_columns[at[hit]], in_head[1:][both][hit]))
+        r, c, h = (np.concatenate(column) for column in zip(*parts))
+        return [self._count_matrix(r, c, batch.n_texts)] + \
+            ([self._count_matrix(r[h], c[h], batch.n_texts)] if heads else [])
+
+    def _count_matrix(self, rows: np.ndarray, columns: np.ndarray, n_texts: int) -> sp.csr_matrix:
+        counts = sp.csr_matrix((np.ones(rows.size, dtype=np.float64), (rows, columns)),
+                               shape=(n_texts, len(self._index)))
+        counts.sum_duplicates()
+        return counts
 
     # -- fit / transform --
 
