@@ -164,9 +164,10 @@ def _old_transform(vec: NgramTfidf, texts: list[str]) -> sp.csr_matrix:
 def _old_features(clf, parts: list[tuple[str, str]]) -> sp.csr_matrix:
     heads = [char_text(h) for h, _ in parts]
     whole = [f"{h} {char_text(s)}" if s else h for h, (_, s) in zip(heads, parts)]
-    vecs = [clf.word_vectoriser_, clf.char_vectoriser_]
+    vecs = [v for v in (clf.word_vectoriser_, clf.char_vectoriser_) if v is not None]
     blocks = [_old_transform(v, whole) for v in vecs]
-    blocks += [clf.headline_weight * _old_transform(v, heads) for v in vecs]
+    if clf.headline_weight:
+        blocks += [clf.headline_weight * _old_transform(v, heads) for v in vecs]
     return sp.hstack(blocks, format="csr")
 
 
@@ -210,6 +211,20 @@ def test_features_equal_the_former_count_bit_for_bit(shipped, mixed_items) -> No
     _identical(shipped._features_of(parts), _old_features(shipped, parts))
     _identical(shipped._features_of(parts[:1]), _old_features(shipped, parts[:1]))
     assert shipped._features_of([]).shape == (0, shipped.n_features_)
+
+
+@pytest.mark.parametrize("params", [
+    {"word_ngram_range": (1, 3), "char_ngram_range": (1, 3)},  # the fallbacks: no tables
+    {"headline_weight": 0.0, "char_ngram_range": (3, 4)},
+    {"char_ngram_range": None, "word_ngram_range": (1, 1)},
+])
+def test_other_settings_equal_the_former_count(params, mixed_items) -> None:
+    from pipeline.tag import CategoryClassifier
+
+    labelled = read_labels(LABELS[:3])
+    clf = CategoryClassifier(**params).fit(labelled.items[:200], labelled.labels[:200])
+    parts = item_parts(mixed_items)
+    _identical(clf._features_of(parts), _old_features(clf, parts))
 
 
 def test_analyse_equals_the_former_path_whatever_the_block(shipped, mixed_items, monkeypatch) -> None:
