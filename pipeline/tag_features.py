@@ -19,6 +19,7 @@ from sklearn.preprocessing import normalize
 
 from .config import DEFAULT_KICKERS, DEFAULT_SERIES  # the parse defaults: one list
 from .errors import InputError
+from .parse import lone_surrogate
 from .records import normalise_key
 
 
@@ -92,6 +93,7 @@ def item_parts(X: Any, *, series_names: Sequence[str] = DEFAULT_SERIES,
         if isinstance(item, str):
             if not item.strip():
                 raise TextInputError("empty or whitespace-only text", key=f"item {i}")
+            _no_surrogate(item, "text", i)
             append(article_parts(item, series_names=series_names, kickers=kickers))
         elif type(item) is dict or isinstance(item, Mapping):  # (the ABC check is slow)
             headline = item.get("headline")
@@ -104,12 +106,22 @@ def item_parts(X: Any, *, series_names: Sequence[str] = DEFAULT_SERIES,
             if standfirst is not None and not isinstance(standfirst, str):
                 raise TextInputError("'standfirst' must be a string or null, got "
                                      f"{type(standfirst).__name__}", key=f"item {i}")
+            _no_surrogate(headline, "headline", i)
+            if standfirst:
+                _no_surrogate(standfirst, "standfirst", i)
             append(article_parts(headline, standfirst, item.get("series"),
                                  series_names=series_names, kickers=kickers))
         else:
             raise ItemTypeError("expected a headline string or a mapping with 'headline', got "
                                 f"{type(item).__name__}", key=f"item {i}")
     return parts
+
+
+def _no_surrogate(text: str, field: str, i: int) -> None:
+    """A lone surrogate is not text (it cannot be encoded, so it cannot be hashed or written)."""
+    found = lone_surrogate(text)
+    if found is not None:
+        raise TextInputError(f"{field} holds a lone surrogate ({found}), which is not text", key=f"item {i}")
 
 
 def item_texts(X: Any, *, series_names: Sequence[str] = DEFAULT_SERIES,

@@ -364,3 +364,13 @@ def test_scikit_learn_estimator_contract() -> None:
     learned = set(vars(clf)) - set(names)
     assert learned and all(name.endswith("_") for name in learned)
     assert clf.__sklearn_tags__().input_tags.string and not clf.__sklearn_tags__().input_tags.two_d_array
+
+
+@pytest.mark.parametrize("item", ["Trust \ud800 deficit", {"headline": "Trust", "standfirst": "gap \udfff"}])
+def test_a_lone_surrogate_is_a_clear_input_error(fitted: CategoryClassifier, item) -> None:
+    """Regression: it reached the gold-key hash and raised UnicodeEncodeError."""
+    from pipeline.tag import tag_items
+    from pipeline.tag_features import TextInputError
+
+    with pytest.raises(TextInputError, match="item 1: .*lone surrogate"):
+        tag_items(["Trust board approves plan", item], fitted)
