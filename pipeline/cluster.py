@@ -3,7 +3,7 @@
 Pipeline: merge identical TF-IDF rows -> LSA (TruncatedSVD + L2 normalisation) -> one of
 
 - ``kmeans``: k-means (above ``minibatch_threshold`` distinct articles full-batch Lloyd steps from
-  the sample's centres, over row blocks shared with the Dask backend), then
+  the sample's centres, over row blocks: :mod:`pipeline.cluster_blocks`), then
   (``refine = "nb"``) hard-EM refinement with multinomial naive Bayes in the full TF-IDF space,
   which LSA's 100 dimensions blur (on AG News it lifts NMI from about 0.52 to 0.58);
 - ``agglomerative``: average-linkage cosine clustering; clusters smaller than
@@ -77,8 +77,7 @@ def readable(term: str) -> str:
 
 
 def feature_names_of(source: Any, n_features: int) -> list[str]:
-    """Column names from a fitted vectoriser (or a list), ``f0``... without one (shared with the
-    Dask backend's native clustering)."""
+    """Column names from a fitted vectoriser (or a list), ``f0``... without one."""
     if source is None:
         return [f"f{i}" for i in range(n_features)]
     if hasattr(source, "get_feature_names_out"):
@@ -168,8 +167,7 @@ def _kmeans(Z: np.ndarray, k: int, weights: np.ndarray, config: ClusterConfig,
 
     Above ``minibatch_threshold`` distinct articles: Lloyd iterations over every article from
     ``init`` (else from k-means on a seeded sample, see :func:`sample_centres`), written over
-    row blocks (:mod:`pipeline.cluster_blocks`) so the Dask backend runs the same steps on its
-    workers. Below it, scikit-learn's KMeans.
+    row blocks (:mod:`pipeline.cluster_blocks`). Below it, scikit-learn's KMeans.
     """
     if len(Z) > config.minibatch_threshold:
         from .cluster_blocks import Blocks, lloyd
@@ -202,7 +200,7 @@ def sample_centres(Z: np.ndarray, weights: np.ndarray, k: int, config: ClusterCo
 
 
 def sample_centres_of(Zs: np.ndarray, ws: np.ndarray, k: int, config: ClusterConfig) -> np.ndarray:
-    """:func:`sample_centres` given the sampled rows themselves (the Dask backend gathers them)."""
+    """:func:`sample_centres` given the sampled rows themselves."""
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=min(k, len(Zs)), random_state=config.random_state, n_init=config.n_init)
@@ -292,8 +290,8 @@ def _refine_nb(Xu: sp.csr_matrix, labels: np.ndarray, weights: np.ndarray,
     Bayes on the current clusters, relabel, repeat until (nearly) stable. Uniform priors stop a
     large cluster from swallowing the others; a step that would empty a cluster is not taken.
 
-    This is ``MultinomialNB(alpha, fit_prior=False)`` written out (:func:`cluster_blocks.nb_refine`,
-    shared with the Dask backend): sklearn's refits the class-term sums from scratch and
+    This is ``MultinomialNB(alpha, fit_prior=False)`` written out (:func:`cluster_blocks.nb_refine`):
+    sklearn's refits the class-term sums from scratch and
     re-validates the matrix every step; here the sums are updated from the rows that moved, and
     the scoring product runs in float32.
     """
@@ -331,7 +329,7 @@ def _search_k(Z: np.ndarray, weights: np.ndarray, config: ClusterConfig,
 def search_k(m: int, take: Any, config: ClusterConfig,
              notes: list[str]) -> tuple[int, dict[int, float], np.ndarray | None]:
     """:func:`_search_k` over ``m`` distinct articles whose sampled rows ``take(rows)`` returns as
-    (embedded rows, weights): the Dask backend gathers them from its workers."""
+    (embedded rows, weights), wherever the rows are kept."""
     if config.method == "hdbscan":
         return 0, {}, None
     if config.n_clusters != "auto":
@@ -557,8 +555,7 @@ def describe(articles: Sequence[Article], labels: np.ndarray, scores: np.ndarray
 
 def renumber_by_size(labels: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, int]:
     """Clusters numbered by size (articles, duplicates counted) desc, then first appearance;
-    -1 stays -1. Returns the new labels of the distinct rows and the number of clusters
-    (shared with the Dask backend's native clustering)."""
+    -1 stays -1. Returns the new labels of the distinct rows and the number of clusters."""
     row_labels = labels[inverse]
     kept = row_labels >= 0
     found, first_pos, sizes = np.unique(row_labels[kept], return_index=True, return_counts=True)

@@ -1,12 +1,11 @@
-"""k-means (Lloyd) and naive Bayes hard-EM over row blocks: one algorithm for one process and Dask.
+"""k-means (Lloyd) and naive Bayes hard-EM written as statistics of row blocks that combine.
 
-Why: the local cluster stage and the Dask backend must give the same clusters. Writing the two
-iterative steps once, against a tiny :class:`Blocks` interface, makes the local run the
-one-block case of the distributed one: every step needs only per-block sums (k x dims for
-k-means, k x vocabulary for naive Bayes), which a Dask cluster computes where the rows live.
-The only difference between the two is the order in which floating-point block sums are added.
-
-Block functions are module-level so Dask pickles them by reference.
+Why: every step needs only per-block sums (k x dims for k-means, k x vocabulary for naive
+Bayes), so the two iterative steps are written once against a tiny :class:`Blocks` interface
+(the stage protocol's ``partial``/``combine`` at the scale of one iteration). The cluster stage
+runs them on one block, the whole matrix, in its own process; an executor that keeps blocks
+elsewhere could run the per-block functions there, with only the order of the floating-point
+block sums differing.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import scipy.sparse as sp
 
 
 class Blocks:
-    """Runs a function on every block, in this process. Subclassed for Dask (futures, scatter).
+    """Runs a function on every block, in this process.
 
     ``keep`` returns handles to per-block results that stay where they were computed (here the
     values themselves); ``run`` returns the results; ``share`` makes a constant available to

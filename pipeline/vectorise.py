@@ -204,7 +204,8 @@ class Vectoriser(TransformerMixin, BaseEstimator):
 
     Fitting also works from statistics that combine, batch by batch: :meth:`partial` over each
     batch, :meth:`combine` in order, :meth:`fit_stats`; that gives the vocabulary, idf and notes
-    of ``fit`` on the whole corpus (how the Dask backend fits across its workers).
+    of ``fit`` on the whole corpus, wherever the batches are (the matrix itself then differs from
+    ``fit_transform``'s in the order entries are stored, so the run fits the whole corpus at once).
     """
 
     def __init__(self, *, ngram_min: int = _DEFAULTS.ngram_min, ngram_max: int = _DEFAULTS.ngram_max,
