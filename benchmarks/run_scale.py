@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/scale-<sizes>.json)")
     parser.add_argument("--without", action="append", default=[],
                         help="switch a speed device off (repeatable): collector, fork:parse, fork:clean, "
-                             "fork:tag, overlap (see pipeline/execution/__init__.py); outputs are the same")
+                             "fork:tag, overlap, orjson (see pipeline/execution/); outputs are the same")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-DEVICES = ("collector", "fork:parse", "fork:clean", "overlap")
+DEVICES = ("collector", "fork:parse", "fork:clean", "overlap", "orjson")
 
 
 def children_cpu() -> float:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
+from .execution.encode import encoded_blocks
 from .io import real_paths
 
 # Version of the output directory's layout (run.json "output_format"): raised when a change to
@@ -388,18 +389,6 @@ def _publish(stage_fd: int, out_fd: int, out_dir: Path) -> dict[str, Path]:
     return published
 
 
-# Records per encoded block: large enough to amortise the join and encode, small enough to stream.
-BLOCK_RECORDS = 1024
-
-
-def _blocks(records: Sequence[Any]) -> Iterator[bytes]:
-    """UTF-8 blocks of newline-terminated JSON lines (``record.to_json()``) of ``records``."""
-    for i in range(0, len(records), BLOCK_RECORDS):
-        lines = [record.to_json() for record in records[i:i + BLOCK_RECORDS]]
-        lines.append("")
-        yield "\n".join(lines).encode("utf-8")
-
-
 def _write_blocks(handle: IO[bytes], blocks: Iterable[bytes], digest: Any) -> None:
     """Write and hash at once, so the 100 MB file is never read back for its checksum."""
     for block in blocks:
@@ -436,7 +425,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             _test_pause("write")
             with atomic_writer(stage / "rejects.jsonl", "wb", label=str(out_dir / "rejects.jsonl")) as handle:
                 digest = hashlib.sha256()
-                _write_blocks(handle, _blocks(result.rejects), digest)
+                _write_blocks(handle, encoded_blocks(result.rejects), digest)
             digests["rejects.jsonl"] = digest.hexdigest()
             _test_pause("write")
             with atomic_writer(stage / "report.html", "wb", label=str(out_dir / "report.html")) as handle:
@@ -445,7 +434,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             _test_pause("write")
             with atomic_writer(stage / "articles.jsonl", "wb", label=str(out_dir / "articles.jsonl")) as handle:
                 digest = hashlib.sha256()
-                _write_blocks(handle, _blocks(result.articles), digest)
+                _write_blocks(handle, encoded_blocks(result.articles), digest)
             digests["articles.jsonl"] = digest.hexdigest()
             staged = [n for n in OUTPUT_FILES if (stage / n).exists()]
             result.manifest["outputs"] = {

@@ -14,8 +14,10 @@ loop whichever one it is given. Each device below stays only while a benchmark s
   in the background, while the stages before it in the order go on (the tag stage beside
   vectorise and cluster).
 - :class:`~pipeline.execution.dask.DaskExecutor` maps batches over a Dask cluster.
-- :func:`~pipeline.execution.collector.quiet_collector` keeps the cyclic garbage collector off
+- :class:`~pipeline.execution.collector.QuietCollector` keeps the cyclic garbage collector off
   the records a run piles up.
+- :func:`~pipeline.execution.encode.encoded_blocks` encodes ``articles.jsonl`` with orjson where
+  that gives ``Article.to_json``'s bytes.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ R = TypeVar("R")
 # Items per batch where batches only bound memory and give progress (local runs).
 BATCH_ITEMS = 10_000
 # Devices switched off for measuring (benchmarks/run_scale.py --without): "collector",
-# "fork:<stage>", "overlap". Never changes an output, only how fast it comes.
+# "fork:<stage>", "overlap", "orjson". Never changes an output, only how fast it comes.
 DEVICES_OFF = frozenset(filter(None, os.environ.get("HSJ_DEVICES_OFF", "").split(",")))
 
 
