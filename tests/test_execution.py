@@ -80,7 +80,7 @@ def test_forked_executor_shares_only_named_stages_above_their_minimum() -> None:
     small, big = list(range(50)), list(range(1000))
     assert forked.split(BATCHED, small) == [small]  # below the minimum: one local batch
     batches = forked.split(BATCHED, big)
-    assert len(batches) == 16 and [x for b in batches for x in b] == big
+    assert len(batches) == 255 and [x for b in batches for x in b] == big
     assert list(forked.map(BATCHED, sum, batches)) == [sum(b) for b in batches]
     other = SimpleNamespace(name="tag", corpus_wide=False)  # not named: never forked
     assert forked.split(other, big) == [big] and forked.start(other, sum, [big]) is None

@@ -141,9 +141,10 @@ class Forked(Local):
 
         if not self._shares(stage, len(items)):
             return super().split(stage, items)
-        # about 8 batches per process, so all of them finish within a batch of each other
-        n_parts = min(SharedChunks.MAX_CHUNKS, 8 * self.jobs)
-        return split_even(items, n_parts)
+        # small batches (up to SharedChunks.MAX_CHUNKS of them), as the forked stages had before
+        # the refactor: each result is taken in while the others are made, and every process
+        # ends within a small batch of the others
+        return split_even(items, SharedChunks.MAX_CHUNKS)
 
     def map(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Iterator[R]:
         if len(batches) < 2 or not self._shares(stage, sum(map(len, batches))):
