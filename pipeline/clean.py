@@ -751,9 +751,6 @@ class CleanStage:
             return list(tokens), []
         return list(tokens[:split]), list(tokens[split:])
 
-    def products(self) -> dict[str, Any]:
-        return {}
-
 
 def clean_articles(articles: list[Article], config: CleanConfig | None = None,
                    cleaner: TextCleaner | None = None) -> CleanColumns:

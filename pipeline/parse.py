@@ -1265,9 +1265,3 @@ class ParseStage:
     def set_annotations(self, batch: Sequence[Any], columns: Any) -> dict[str, Any]:
         """Nothing to write: parse makes the records (see :meth:`combine`)."""
         return {}
-
-    def summary(self) -> dict[str, Any]:
-        return {}
-
-    def products(self) -> dict[str, Any]:
-        return {}

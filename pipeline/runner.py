@@ -134,9 +134,9 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
                         add_counts(summed, stage.set_annotations(batch, columns))
                         progress.advance(stage.name, len(batch))
                     collector.freeze()
-                counts[stage.name] = {"articles": len(articles), **stage.summary(), **summed}
+                counts[stage.name] = {"articles": len(articles), **_optional(stage, "summary"), **summed}
                 notes.extend(f"{stage.name}: {n}" for n in stage.notes)
-                products.update(stage.products())
+                products.update(_optional(stage, "products"))
                 timings[stage.name] = time.perf_counter() - t0
                 if ahead is not None:  # only what was left: the rest ran beside earlier stages
                     timings[f"{stage.name}_wait"] = timings[stage.name]
@@ -153,6 +153,12 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
                       products.get("clusters", []), counts, timings, notes, coords=products.get("coords"),
                       vectoriser=products.get("vectoriser"), extra_libraries=executor.libraries() or None,
                       backend=executor.describe())
+
+
+def _optional(stage: Any, method: str) -> dict[str, Any]:
+    """What an optional protocol method gives (``summary``, ``products``); empty without it."""
+    found = getattr(stage, method, None)
+    return found() if found is not None else {}
 
 
 def _start_ahead(stages: Sequence[Any], position: int, done: set[str], articles: list[Any],

@@ -23,7 +23,8 @@ never writes files (how its functions run is :mod:`pipeline.execution`'s busines
 Class attributes: ``name``; ``corpus_wide`` (True: the stage needs the whole corpus in one
 process, so executors give it one batch); ``reads`` (the stages whose fields ``predict`` reads:
 the runner may start a stage in the background once they are done); ``notes`` (lines for
-``run.json``); ``products()`` (what the stage made besides fields: the matrix, the topics).
+``run.json``). Optional: ``summary()`` (corpus-level counts) and ``products()`` (what the stage
+made besides fields: the matrix, the topics).
 
 The parse stage is the source: its ``predict`` reads files and its ``combine`` merges them into
 the records every later stage annotates.
@@ -50,9 +51,6 @@ class Stage(Protocol):
 
     def set_annotations(self, batch: Sequence[Any], columns: Any) -> dict[str, Any]:
         """Write ``columns`` onto the records of ``batch``; return counts."""
-
-    def products(self) -> dict[str, Any]:
-        """What the stage made besides record fields (empty for most)."""
 
 
 # name -> "module:Class", in run order; imported only when built, so `import pipeline` stays cheap

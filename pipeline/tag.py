@@ -516,12 +516,6 @@ class TagStage:
     def set_annotations(self, articles: Sequence[Article], columns: TagColumns) -> dict[str, Any]:
         return fill_tags(articles, columns)
 
-    def summary(self) -> dict[str, Any]:
-        return {}
-
-    def products(self) -> dict[str, Any]:
-        return {}
-
 
 # -- evaluation ----------------------------------------------------------------------------------
 

@@ -7,23 +7,15 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_outputs import _result
 from test_records import FLOATS, TYPED, odd_articles
 
 from pipeline.execution import encode
-from pipeline.records import Article, Source
+from pipeline.records import Article
 
 
 def _articles(n: int) -> list[Article]:
-    """Run-like records with non-ASCII, escaped and control characters and every field filled."""
-    return [Article(id=f"{i:016x}", headline=f"Trust’s £{i}m “plan” \\ \"quoted\"\t{i}",
-                    standfirst=None if i % 3 else "é\u2028\x01", systems=["Kent & Medway ICS"],
-                    sources=[Source("p.txt", i + 1, i % 7)], tokens=["trust", f"t{i}"],
-                    amounts=[1e6 * i] if i % 2 else [], cluster=i % 4, cluster_terms=["gp"],
-                    cluster_score=i / 7, category="finance", confidence=0.5 + i / (3 * n),
-                    uncertain=bool(i % 2), scores={"finance": 0.75, "workforce": 0.25})
-            for i in range(n)]
-
-
+    return _result(n, jobs=1).articles
 
 
 def _expected_block(records: list) -> bytes | str:
