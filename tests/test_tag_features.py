@@ -202,7 +202,9 @@ def mixed_items() -> list[dict]:
     samples = [article_item(a) for a in
                parse_paths(sorted((REPO / "data" / "samples").glob("*.txt"))).articles]
     labelled = read_labels(LABELS[:2]).items[:150]
-    odd = [{"headline": h or "x", "standfirst": s} for h in ODD_TEXTS for s in (None, *ODD_TEXTS[::3])]
+    # a lone surrogate is refused as an item (test_tag); the vectoriser tests above still count it
+    texts = [t for t in ODD_TEXTS if "\ud800" not in t]
+    odd = [{"headline": h or "x", "standfirst": s} for h in texts for s in (None, *texts[::3])]
     return generated + samples + labelled + odd
 
 
@@ -232,8 +234,6 @@ def test_analyse_equals_the_former_path_whatever_the_block(shipped, mixed_items,
 
     import pipeline.tag as tag
 
-    # (a lone surrogate cannot be hashed for the gold-label lookup: left to the features test)
-    mixed_items = [i for i in mixed_items if "\ud800" not in f"{i['headline']}{i['standfirst']}"]
     parts = item_parts(mixed_items)
     features = _old_features(shipped, parts)
     margins = np.asarray(features @ shipped.coef_.T, dtype=np.float64) + shipped.intercept_
