@@ -12,7 +12,8 @@ the same either way (tested); only the time changes.
 Each configuration runs ``benchmarks/run_scale.py --no-baseline`` in a fresh process (imports
 paid every time). Rounds interleave the configurations (all once, then all again), so a
 machine that slows down during the measurement slows every configuration alike; the fastest
-round of each is compared. CPU seconds (user + system, this process and its children) are
+round of each is compared, and so is the median over rounds of the paired saving (each round's
+run without the device against the same round's run with all of them). CPU seconds (user + system, this process and its children) are
 reported beside wall seconds: on a shared machine they move less with the load.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,13 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     best = {k: min(v, key=lambda r: r["wall"]) for k, v in runs.items()}
     base = best["None"]
     print(f"\n{args.size:,} articles, --jobs {args.jobs}, fastest of {args.rounds} round(s):\n")
-    print("| run | wall | CPU | saving of the device (wall) |")
-    print("|---|---:|---:|---:|")
-    print(f"| all devices | {base['wall']:.1f} s | {base['cpu']:.1f} s | |")
+    print("| run | wall | CPU | saving of the device (wall, fastest) | median paired saving |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| all devices | {base['wall']:.1f} s | {base['cpu']:.1f} s | | |")
     for config in configs[1:]:
         got = best[str(config)]
         saving = (got["wall"] - base["wall"]) / got["wall"]
-        print(f"| without {config} | {got['wall']:.1f} s | {got['cpu']:.1f} s | {100 * saving:.1f}% |")
+        paired = statistics.median((off["wall"] - on["wall"]) / off["wall"]
+                                   for on, off in zip(runs["None"], runs[str(config)]))
+        print(f"| without {config} | {got['wall']:.1f} s | {got['cpu']:.1f} s | {100 * saving:.1f}% "
+              f"| {100 * paired:.1f}% |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"devices-{args.size}.json"
     path.write_text(json.dumps({"size": args.size, "jobs": args.jobs, "runs": runs}, indent=2) + "\n",

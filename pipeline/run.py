@@ -32,6 +32,7 @@ from .config import DEFAULT_MODEL, SAMPLES_DIR, Config, load_config
 from .errors import InputError, ModelError
 from .execution import Executor, Forked, Local, forked_minimums, resolve_jobs
 from .io import real_paths
+from .parse import InputFile
 from .manifest import (STAGES, RunResult, build_manifest,  # noqa: F401 - RunResult and
                        library_versions, reconcile)  # others re-exported for callers of pipeline.run
 from .outputs import (COMPLETE_MARKER, LOCK_NAME, OUTPUT_FILES,  # noqa: F401 - re-exported for callers
@@ -46,7 +47,14 @@ INPUT_SUFFIXES = (".txt", ".jsonl", ".csv")
 
 
 def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
-    """The input files in order: the bundled samples when ``paths`` is empty.
+    """The input files in order: the bundled samples when ``paths`` is empty (see
+    :func:`resolve_input_files`)."""
+    return [Path(f.name) for f in resolve_input_files(paths)]
+
+
+def resolve_input_files(paths: Sequence[str | Path] | None) -> list[InputFile]:
+    """The input files in order, each with its real path (resolved once, here: the same file
+    named twice is read once, and the parse stage reads by the real path).
 
     A directory stands for its ``*.txt``, ``*.jsonl`` and ``*.csv`` files (not recursive), sorted
     by name, so a batch user can pass a folder of pages; a directory with none of them is an error.
@@ -59,7 +67,7 @@ def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
         # relative to the working directory when inside it ("data/samples/…"), so the recorded
         # sources do not depend on where the checkout lives
         cwd = Path.cwd().resolve()
-        return [p.relative_to(cwd) if p.resolve().is_relative_to(cwd) else p for p in samples]
+        paths = [p.relative_to(cwd) if p.resolve().is_relative_to(cwd) else p for p in samples]
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -75,7 +83,7 @@ def resolve_inputs(paths: Sequence[str | Path] | None) -> list[Path]:
     for path, key in zip(files, real_paths(files)):
         if key not in seen:  # the same file twice would only produce merges
             seen.add(key)
-            unique.append(path)
+            unique.append(InputFile(str(path), key))
     return unique
 
 
@@ -153,7 +161,8 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
 
         require_distributed()  # before any work
     began = time.perf_counter()
-    inputs = resolve_inputs(paths)
+    files = resolve_input_files(paths)
+    inputs = [Path(f.name) for f in files]
     model_path = resolve_model(model, config)  # fail before any work if it is missing
     from .model_store import load_classifier
 
@@ -174,7 +183,7 @@ def run(paths: Sequence[str | Path] | None = None, *, config: Config | None = No
         if own:
             prior = read_run(previous)
         with executor_for(config, resolve_jobs(config.run.jobs if n_jobs is None else n_jobs)) as executor:
-            result = run_stages(inputs, config, model_path, classifier, executor, progress)
+            result = run_stages(files, config, model_path, classifier, executor, progress)
         if prior is not None:
             result.comparison = carry_forward(result.articles, result.clusters, result.manifest,
                                               prior, config.compare)

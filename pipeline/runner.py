@@ -24,7 +24,6 @@ from typing import Any, Protocol
 from .config import Config
 from .execution import DEVICES_OFF, Background, Executor
 from .execution.collector import QuietCollector
-from .io import real_paths
 from .manifest import RunResult, counts_of, describe_parsed_inputs, finish_run
 from .outputs import utc_now
 from .parse import InputFile
@@ -90,9 +89,9 @@ class _Started:
         self.work = work
 
 
-def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier: Any,
+def run_stages(files: list[InputFile], config: Config, model_path: Path, classifier: Any,
                executor: Executor, progress: Progress | None = None) -> RunResult:
-    """Run every stage over ``inputs`` with ``executor``; the result and its manifest."""
+    """Run every stage over the input ``files`` with ``executor``; the result and its manifest."""
     progress = progress or NoProgress()
     started = utc_now()
     timings: dict[str, float] = {}
@@ -103,8 +102,7 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
     with QuietCollector(enabled="collector" not in DEVICES_OFF) as collector:
         # parse: the source of the records --------------------------------------------------------
         t0 = time.perf_counter()
-        progress.start(parse.name, len(inputs))
-        files = [InputFile(str(p), real) for p, real in zip(inputs, real_paths(inputs))]
+        progress.start(parse.name, len(files))
         with collector.stage():
             batches = executor.split(parse, files)
             parsed = parse.combine(executor.map(parse, parse.predict, batches), files)
@@ -112,9 +110,10 @@ def run_stages(inputs: list[Path], config: Config, model_path: Path, classifier:
         articles, rejects = list(parsed.articles), list(parsed.rejects)
         counts[parse.name] = counts_of(parsed)
         notes.extend(f"{parse.name}: {n}" for n in parse.notes)
-        progress.advance(parse.name, len(inputs))
+        progress.advance(parse.name, len(files))
         timings[parse.name] = time.perf_counter() - t0
         progress.finish(parse.name, timings[parse.name])
+        inputs = [Path(f.name) for f in files]
         described = describe_parsed_inputs(parsed, inputs)
 
         products: dict[str, Any] = {}
