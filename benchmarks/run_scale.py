@@ -315,13 +315,8 @@ def run_one(size: int, args: argparse.Namespace) -> dict[str, Any]:
 
     n = len(result.articles)
     seconds = {s: float(result.timings.get(s, 0.0)) for s in (*STAGES, "write")}
-    # with jobs > 1 forked children tag alongside vectorise+cluster and the main process takes
-    # the chunks left afterwards: the tag seconds (= "tag_wait") are only that remainder
-    concurrent_tag = "tag_wait" in result.timings
     ours: dict[str, Any] = {
         "seconds": {**{k: round(v, 3) for k, v in seconds.items()}, "total": round(wall, 3)},
-        "tag_concurrent": concurrent_tag,
-        "tag_wait_seconds": round(float(result.timings.get("tag_wait", 0.0)), 3),
         "articles_per_second": {k: (round(n / v) if v > 0 else None) for k, v in
                                 {**seconds, "total": wall}.items()},
         "peak_rss_mib": {k: round(sampler.peaks.get(k, 0) / MiB) for k in (*STAGES, "write")},
@@ -373,8 +368,7 @@ def ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
         "tag (vs LinearSVC predict)": (s["tag"], b["tag"]),
         "total, whole pipeline incl. parse+write (vs baseline total)": (s["total"], b["total"]),
         "total, clean..tag only (vs baseline total)": (
-            s["clean"] + s["vectorise"] + s["cluster"]
-            + (ours.get("tag_wait_seconds", 0.0) if ours.get("tag_concurrent") else s["tag"]), b["total"]),
+            s["clean"] + s["vectorise"] + s["cluster"] + s["tag"], b["total"]),
     }
     return {k: round(a / d, 2) if d > 0 else float("inf") for k, (a, d) in pairs.items()}
 
@@ -403,8 +397,6 @@ def markdown(results: list[dict[str, Any]]) -> str:
             ratio = f"{mine / bsec:.2f}" if bsec else ""
             if stage == "vectorise" and bsec:
                 ratio += " (clean+vectorise)"
-            if stage == "tag" and o.get("tag_concurrent"):
-                ratio += " (the rest ran alongside vectorise+cluster)"
             lines.append(f"| {stage} | {sec:.1f} | {aps if aps is not None else ''} | {mem} | "
                          f"{'' if bsec is None else f'{bsec:.1f}'} | {ratio} |")
         lines.append("")
@@ -430,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/scale-<sizes>.json)")
     parser.add_argument("--without", action="append", default=[],
                         help="switch a speed device off (repeatable): collector, fork:parse, fork:clean, "
-                             "fork:tag, overlap, orjson (see pipeline/execution/); outputs are the same")
+                             "fork:tag (see pipeline/execution/); outputs are the same")
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 

@@ -1,8 +1,8 @@
 """What each speed device of the execution layer is worth: the whole run with all of them, and
 with each one switched off, at a stated size.
 
-Why: a device (forking a stage's batches, running the tagger beside vectorise and cluster,
-keeping the garbage collector off the records) stays only while it saves at least 5% of the
+Why: a device (sharing a stage's batches with forked processes, keeping the garbage collector
+off the records) stays only while it saves at least 5% of the
 whole run at 100k and at 1M articles (``benchmarks/README.md``, "Speed devices"). Outputs are
 the same either way (tested); only the time changes.
 
@@ -10,11 +10,13 @@ the same either way (tested); only the time changes.
     python benchmarks/speed_devices.py --size 1000000 --rounds 1
 
 Each configuration runs ``benchmarks/run_scale.py --no-baseline`` in a fresh process (imports
-paid every time). Rounds interleave the configurations (all once, then all again), so a
-machine that slows down during the measurement slows every configuration alike; the fastest
-round of each is compared, and so is the median over rounds of the paired saving (each round's
-run without the device against the same round's run with all of them). CPU seconds (user + system, this process and its children) are
-reported beside wall seconds: on a shared machine they move less with the load.
+paid every time). Rounds interleave the configurations (all once, then all again, each round
+starting one configuration later, so none always follows the same one), so a machine that
+slows down during the measurement slows every configuration alike. The fastest round of each is
+compared, and so is the median over rounds of the paired saving (each round's run without the
+device against the same round's run with all of them). CPU seconds (user + system, this process
+and its children) are reported beside wall seconds: on a shared machine they move less with the
+load.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-DEVICES = ("collector", "fork:parse", "fork:clean", "overlap", "orjson")
+DEVICES = ("collector", "fork:parse", "fork:clean", "fork:tag")
 
 
 def children_cpu() -> float:
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     configs: list[str | None] = [None, *[d for d in args.devices.split(",") if d]]
     runs: dict[str, list[dict[str, float]]] = {str(c): [] for c in configs}
     for round_ in range(args.rounds):
-        for config in configs:
+        shift = round_ % len(configs)  # each configuration takes each place in the round in turn
+        for config in configs[shift:] + configs[:shift]:
             runs[str(config)].append(measure(args.size, config, args))
             print(f"round {round_ + 1} {config or 'all devices'}: {runs[str(config)][-1]}",
                   file=sys.stderr, flush=True)

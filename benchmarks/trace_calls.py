@@ -4,7 +4,7 @@ collector off: a measure of how hard the code is to follow, for docs/ARCHITECTUR
     python benchmarks/trace_calls.py CHECKOUT INPUT [--jobs 2] [--functions out.json]
 
 Traces the main process only (``sys.setprofile``; forked children are not followed) of
-``run([INPUT], out_dir=<temporary>)`` with ``run.overlap_min_articles = 0``, importing the
+``run([INPUT], out_dir=<temporary>)`` with the tag stage shared at any size, importing the
 ``pipeline`` package of CHECKOUT, so two commits can be compared side by side.
 """
 from __future__ import annotations
@@ -52,12 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import load_config
     from pipeline.run import run
 
+    try:  # every stage shared: the key's name in this checkout, or in those before it was renamed
+        config = load_config(None, ["tag.parallel_threshold=0"])
+    except Exception:  # noqa: BLE001 - an older checkout's ConfigError
+        config = load_config(None, ["run.overlap_min_articles=0"])
     out = Path(tempfile.mkdtemp())
     gc.disable = counting_disable  # type: ignore[assignment]
     sys.setprofile(profile)
     try:
-        run([args.input], out_dir=out / "out", n_jobs=args.jobs,
-            config=load_config(None, ["run.overlap_min_articles=0"]))
+        run([args.input], out_dir=out / "out", n_jobs=args.jobs, config=config)
     finally:
         sys.setprofile(None)
         gc.disable = disable  # type: ignore[assignment]

@@ -690,7 +690,6 @@ class CleanStage:
 
     name = "clean"
     corpus_wide = False
-    reads: tuple[str, ...] = ("parse",)
     uses: tuple[str, ...] = ()
 
     def __init__(self, config: CleanConfig | None = None, cleaner: TextCleaner | None = None) -> None:

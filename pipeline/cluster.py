@@ -650,7 +650,6 @@ class ClusterStage:
 
     name = "cluster"
     corpus_wide = True
-    reads: tuple[str, ...] = ("vectorise",)
     uses = ("vectorise",)
 
     def __init__(self, config: ClusterConfig | None = None, vectorise: Any = None) -> None:

@@ -114,6 +114,8 @@ class TagConfig:
     # chosen when it was calibrated on held-out text (its card's min_confidence)
     min_confidence: Fraction | None = None
     model: str = ""
+    # with run.jobs > 1, share the tag stage's batches with forked processes from this many articles
+    parallel_threshold: NonNegative = 2000
 
 
 @dataclass(config=_STRICT)
@@ -131,8 +133,6 @@ class RunConfig:
     jobs: Annotated[int, Field(ge=0, le=1024)] = 0  # 0 = all cores
     backend: Literal["local", "dask"] = "local"
     scheduler: str = ""
-    # with jobs > 1, tag in a forked process alongside vectorise+cluster from this many articles
-    overlap_min_articles: NonNegative = 2000
 
 
 SECTIONS: dict[str, type] = {"parse": ParseConfig, "clean": CleanConfig, "vectorise": VectoriseConfig,
@@ -157,6 +157,10 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# keys of earlier versions, and what they are called now
+RENAMED = {"run.overlap_min_articles": "tag.parallel_threshold"}
+
+
 def _config_error(exc: ValidationError, cls: type, name: str) -> ConfigError:
     """The first field pydantic refused, as one line naming ``section.key``."""
     errors = exc.errors(include_url=False)
@@ -166,6 +170,8 @@ def _config_error(exc: ValidationError, cls: type, name: str) -> ConfigError:
     if len(loc) > 1 and isinstance(loc[1], int):
         key += f"[{loc[1]}]"
     if first["type"] == "unexpected_keyword_argument":
+        if key in RENAMED:
+            return ConfigError(f"was renamed {RENAMED[key]}", key=key)
         known = ", ".join(f.name for f in dataclasses.fields(cls))
         return ConfigError(f"unknown key (known: {known})", key=key)
     same = [e for e in errors if e["loc"][:1] == loc[:1]]  # a union reports one error per option

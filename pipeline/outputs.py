@@ -16,13 +16,12 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
-from .execution.encode import encoded_blocks
 from .io import real_paths
 
 # Version of the output directory's layout (run.json "output_format"): raised when a change to
@@ -32,6 +31,8 @@ OUTPUT_FILES = ("articles.jsonl", "rejects.jsonl", "report.html", "vectoriser.jo
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
 COMPLETE_MARKER = "COMPLETE"
+# JSON lines encoded and written at a time: large enough to amortise the join, small enough to stream
+LINES_PER_BLOCK = 1024
 
 
 def utc_now() -> str:
@@ -389,9 +390,13 @@ def _publish(stage_fd: int, out_fd: int, out_dir: Path) -> dict[str, Path]:
     return published
 
 
-def _write_blocks(handle: IO[bytes], blocks: Iterable[bytes], digest: Any) -> None:
-    """Write and hash at once, so the 100 MB file is never read back for its checksum."""
-    for block in blocks:
+def _write_lines(handle: IO[bytes], records: Sequence[Any], digest: Any) -> None:
+    """Each record's ``to_json()`` as a line, written and hashed at once (so the 100 MB file is
+    never read back for its checksum), a block of lines at a time."""
+    for start in range(0, len(records), LINES_PER_BLOCK):
+        lines = [record.to_json() for record in records[start:start + LINES_PER_BLOCK]]
+        lines.append("")
+        block = "\n".join(lines).encode("utf-8")
         digest.update(block)
         handle.write(block)
 
@@ -425,7 +430,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             _test_pause("write")
             with atomic_writer(stage / "rejects.jsonl", "wb", label=str(out_dir / "rejects.jsonl")) as handle:
                 digest = hashlib.sha256()
-                _write_blocks(handle, encoded_blocks(result.rejects), digest)
+                _write_lines(handle, result.rejects, digest)
             digests["rejects.jsonl"] = digest.hexdigest()
             _test_pause("write")
             with atomic_writer(stage / "report.html", "wb", label=str(out_dir / "report.html")) as handle:
@@ -434,7 +439,7 @@ def write_outputs(result: Any, out_dir: Path) -> dict[str, Path]:
             _test_pause("write")
             with atomic_writer(stage / "articles.jsonl", "wb", label=str(out_dir / "articles.jsonl")) as handle:
                 digest = hashlib.sha256()
-                _write_blocks(handle, encoded_blocks(result.articles), digest)
+                _write_lines(handle, result.articles, digest)
             digests["articles.jsonl"] = digest.hexdigest()
             staged = [n for n in OUTPUT_FILES if (stage / n).exists()]
             result.manifest["outputs"] = {

@@ -1207,7 +1207,6 @@ class ParseStage:
 
     name = "parse"
     corpus_wide = False
-    reads: tuple[str, ...] = ()
     uses = ("remote",)
 
     def __init__(self, config: ParseConfig | None = None, remote: bool = False) -> None:

@@ -118,7 +118,7 @@ def executor_for(config: Config, jobs: int) -> Iterator[Executor]:
             yield executor
         return
     if jobs > 1:
-        yield Forked(jobs, forked_minimums(config.clean.parallel_threshold, config.run.overlap_min_articles))
+        yield Forked(jobs, forked_minimums(config.clean.parallel_threshold, config.tag.parallel_threshold))
     else:
         yield Local()
 

@@ -9,10 +9,6 @@ registry's order (:mod:`pipeline.stages`):
    batches and ``combine``, or every item, then ``fit``);
 3. the executor maps ``predict`` over the batches, and the results are written onto the records
    here, in order, by ``set_annotations``.
-
-When the next stage is corpus-wide (it keeps one process busy), a later stage whose inputs are
-ready is started in the background on the other cores, if the executor can (the tag stage beside
-vectorise and cluster); its results are taken in at its turn.
 """
 from __future__ import annotations
 
@@ -22,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .config import Config
-from .execution import DEVICES_OFF, Background, Executor
+from .execution import DEVICES_OFF, Executor
 from .execution.collector import QuietCollector
 from .manifest import RunResult, counts_of, describe_parsed_inputs, finish_run
 from .outputs import utc_now
@@ -81,14 +77,6 @@ def predictions(stage: Any, items: Sequence[Any], executor: Executor
     return batches, executor.map(stage, stage.predict, batches)
 
 
-class _Started:
-    """A stage started in the background: its batches and the work on them."""
-
-    def __init__(self, batches: list[Sequence[Any]], work: Background) -> None:
-        self.batches = batches
-        self.work = work
-
-
 def run_stages(files: list[InputFile], config: Config, model_path: Path, classifier: Any,
                executor: Executor, progress: Progress | None = None) -> RunResult:
     """Run every stage over the input ``files`` with ``executor``; the result and its manifest."""
@@ -98,7 +86,6 @@ def run_stages(files: list[InputFile], config: Config, model_path: Path, classif
     counts: dict[str, Any] = {}
     notes: list[str] = []
     parse, *stages = build_stages(config, classifier, remote=executor.remote)
-    background: dict[str, _Started] = {}
     with QuietCollector(enabled="collector" not in DEVICES_OFF) as collector:
         # parse: the source of the records --------------------------------------------------------
         t0 = time.perf_counter()
@@ -117,35 +104,21 @@ def run_stages(files: list[InputFile], config: Config, model_path: Path, classif
         described = describe_parsed_inputs(parsed, inputs)
 
         products: dict[str, Any] = {}
-        done = {parse.name}
-        try:
-            for position, stage in enumerate(stages if articles else []):
-                t0 = time.perf_counter()
-                progress.start(stage.name, len(articles))
-                with collector.stage():
-                    ahead = background.pop(stage.name, None)
-                    if ahead is not None:
-                        batches, results = ahead.batches, ahead.work.results()
-                    else:
-                        batches, results = predictions(stage, articles, executor)
-                    summed: dict[str, Any] = {}
-                    for batch, columns in zip(batches, results, strict=True):
-                        add_counts(summed, stage.set_annotations(batch, columns))
-                        progress.advance(stage.name, len(batch))
-                    collector.freeze()
-                counts[stage.name] = {"articles": len(articles), **_optional(stage, "summary"), **summed}
-                notes.extend(f"{stage.name}: {n}" for n in stage.notes)
-                products.update(_optional(stage, "products"))
-                timings[stage.name] = time.perf_counter() - t0
-                if ahead is not None:  # only what was left: the rest ran beside earlier stages
-                    timings[f"{stage.name}_wait"] = timings[stage.name]
-                progress.finish(stage.name, timings[stage.name])
-                done.add(stage.name)
-                _start_ahead(stages, position, done, articles, executor, background)
-        except BaseException:
-            for ahead in background.values():
-                ahead.work.cancel()
-            raise
+        for stage in stages if articles else []:
+            t0 = time.perf_counter()
+            progress.start(stage.name, len(articles))
+            with collector.stage():
+                batches, results = predictions(stage, articles, executor)
+                summed: dict[str, Any] = {}
+                for batch, columns in zip(batches, results, strict=True):
+                    add_counts(summed, stage.set_annotations(batch, columns))
+                    progress.advance(stage.name, len(batch))
+                collector.freeze()
+            counts[stage.name] = {"articles": len(articles), **_optional(stage, "summary"), **summed}
+            notes.extend(f"{stage.name}: {n}" for n in stage.notes)
+            products.update(_optional(stage, "products"))
+            timings[stage.name] = time.perf_counter() - t0
+            progress.finish(stage.name, timings[stage.name])
         notes.extend(executor.notes)
 
     return finish_run(started, described, config, model_path, executor.jobs, inputs, articles, rejects,
@@ -158,20 +131,3 @@ def _optional(stage: Any, method: str) -> dict[str, Any]:
     """What an optional protocol method gives (``summary``, ``products``); empty without it."""
     found = getattr(stage, method, None)
     return found() if found is not None else {}
-
-
-def _start_ahead(stages: Sequence[Any], position: int, done: set[str], articles: list[Any],
-                 executor: Executor, background: dict[str, _Started]) -> None:
-    """When the next stage is corpus-wide (one process busy), start in the background each later
-    stage whose inputs are all made and that needs nothing learned from the corpus."""
-    following = stages[position + 1:]
-    if not following or not following[0].corpus_wide:
-        return
-    for later in following[1:]:
-        if (later.name in background or later.corpus_wide or not set(later.reads) <= done
-                or hasattr(later, "fit") or hasattr(later, "partial")):
-            continue
-        batches = executor.split(later, articles)
-        work = executor.start(later, later.predict, batches)
-        if work is not None:
-            background[later.name] = _Started(batches, work)

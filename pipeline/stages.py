@@ -21,10 +21,10 @@ never writes files (how its functions run is :mod:`pipeline.execution`'s busines
     scikit-learn's ``fit_transform``); used when the executor gives the stage one batch.
 
 Class attributes: ``name``; ``corpus_wide`` (True: the stage needs the whole corpus in one
-process, so executors give it one batch); ``reads`` (the stages whose fields ``predict`` reads:
-the runner may start a stage in the background once they are done); ``notes`` (lines for
-``run.json``). Optional: ``summary()`` (corpus-level counts) and ``products()`` (what the stage
-made besides fields: the matrix, the topics).
+process, so executors give it one batch); ``uses`` (what ``from_config`` takes besides its
+section: earlier stages by name, or the run's resources); ``notes`` (lines for ``run.json``).
+Optional: ``summary()`` (corpus-level counts) and ``products()`` (what the stage made besides
+fields: the matrix, the topics).
 
 The parse stage is the source: its ``predict`` reads files and its ``combine`` merges them into
 the records every later stage annotates.
@@ -43,7 +43,7 @@ class Stage(Protocol):
 
     name: ClassVar[str]
     corpus_wide: ClassVar[bool]
-    reads: ClassVar[tuple[str, ...]]
+    uses: ClassVar[tuple[str, ...]]
     notes: list[str]
 
     def predict(self, batch: Sequence[Any]) -> Any:

@@ -493,12 +493,10 @@ def fill_tags(articles: Sequence[Article], columns: TagColumns) -> dict[str, Any
 
 class TagStage:
     """The tag stage as a component (:mod:`pipeline.stages`): the category classifier over each
-    article's headline and standfirst. It reads only what parse made, so the runner may start
-    it before the stages in between (beside vectorise and cluster)."""
+    article's headline and standfirst (it reads only what parse made)."""
 
     name = "tag"
     corpus_wide = False
-    reads: tuple[str, ...] = ("parse",)
     uses = ("classifier",)
 
     def __init__(self, config: TagConfig | None = None, classifier: Any = None) -> None:

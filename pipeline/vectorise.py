@@ -532,7 +532,6 @@ class VectoriseStage:
 
     name = "vectorise"
     corpus_wide = True
-    reads: tuple[str, ...] = ("clean",)
     uses = ("clean",)
 
     def __init__(self, config: VectoriseConfig | None = None, clean: Any = None) -> None:

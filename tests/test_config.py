@@ -163,3 +163,10 @@ def test_default_toml_documents_exactly_the_model_defaults() -> None:
             assert f"\n# {name} = " in text, f"{section}.{name} is not documented"
     assert load_config(DEFAULT_CONFIG).to_dict() == Config().to_dict()
     assert SECTIONS["cluster"](**raw["cluster"]) == Config().cluster
+
+
+def test_a_renamed_key_names_its_new_name() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["run.overlap_min_articles=5"])
+    assert str(info.value).endswith("run.overlap_min_articles: was renamed tag.parallel_threshold")
+    assert load_config(None, ["tag.parallel_threshold=5"]).tag.parallel_threshold == 5

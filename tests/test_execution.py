@@ -3,6 +3,8 @@ the collector as it found it; device switches never change what comes out."""
 from __future__ import annotations
 
 import gc
+import os
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -71,7 +73,6 @@ def test_local_executor_gives_corpus_wide_stages_one_batch() -> None:
     batches = local.split(BATCHED, items)
     assert len(batches) == 3 and [x for b in batches for x in b] == items
     assert list(local.map(BATCHED, sum, batches)) == [sum(b) for b in batches]
-    assert local.start(BATCHED, sum, batches) is None
 
 
 @pytest.mark.skipif(not can_fork(), reason="fork is Linux-only here")
@@ -83,10 +84,11 @@ def test_forked_executor_shares_only_named_stages_above_their_minimum() -> None:
     assert len(batches) == 255 and [x for b in batches for x in b] == big
     assert list(forked.map(BATCHED, sum, batches)) == [sum(b) for b in batches]
     other = SimpleNamespace(name="tag", corpus_wide=False)  # not named: never forked
-    assert forked.split(other, big) == [big] and forked.start(other, sum, [big]) is None
+    assert forked.split(other, big) == [big]
+    assert set(forked.map(other, lambda b: os.getpid(), forked.split(other, big))) == {os.getpid()}
     assert forked.split(WHOLE, big) == [big]
-    background = forked.start(BATCHED, sum, batches)
-    assert background is not None and list(background.results()) == [sum(b) for b in batches]
+    pids = set(forked.map(BATCHED, lambda b: time.sleep(0.004) or os.getpid(), batches))
+    assert os.getpid() in pids and len(pids) == 2  # shared: this process and one child
 
 
 def test_forked_minimums_follow_the_config_and_the_switches(monkeypatch: pytest.MonkeyPatch) -> None:

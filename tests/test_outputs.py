@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.execution import encode
+import pipeline.outputs as outputs
 from pipeline.config import Config
 from pipeline.io import write_lines_atomic
 from pipeline.records import Article, Reject, Source
@@ -38,7 +38,7 @@ def _plain(tmp_path: Path, records: list) -> bytes:
 @pytest.mark.parametrize("block", [7, 1024])
 def test_files_hold_exactly_the_records_and_run_json_describes_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
-    monkeypatch.setattr(encode, "BLOCK_RECORDS", block)  # blocks of 7 cross every boundary
+    monkeypatch.setattr(outputs, "LINES_PER_BLOCK", block)  # blocks of 7 cross every boundary
     result = _result(101, 1)
     published = write_outputs(result, tmp_path / "out")
     out = tmp_path / "out"

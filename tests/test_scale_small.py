@@ -1,8 +1,8 @@
 """Scale code paths on a small generated corpus (CI-sized; the big sizes live in benchmarks/).
 
 The generator + a whole run on ~1,000 articles reconcile their counts; parse and tag batches shared
-with forked children, and the tagger forked beside vectorise and cluster, give the in-process
-results (and a failed child's share is redone in-process); the TF-IDF matrix stays sparse through
+with forked children give the in-process results (and a failed child's share is redone
+in-process); the TF-IDF matrix stays sparse through
 vectorise and cluster;
 the fast silhouette used by auto k equals scikit-learn's; the benchmark's helpers compute what
 they claim.
@@ -160,8 +160,6 @@ def test_benchmark_ratios_and_memory_sampler() -> None:
     assert r["tag (vs LinearSVC predict)"] == 12.0
     assert r["total, whole pipeline incl. parse+write (vs baseline total)"] == 4.25
     assert r["total, clean..tag only (vs baseline total)"] == 3.75
-    concurrent = {**ours, "tag_concurrent": True, "tag_wait_seconds": 1.0}  # only the wait counts
-    assert run_scale.ratios(concurrent, base)["total, clean..tag only (vs baseline total)"] == 2.5
     # --repeats: the fastest pipeline run against the fastest baseline of any run, highest peak
     slow = {"ours": {**ours, "peak_rss_mib_total": 900}, "baseline": {"seconds": {**base["seconds"], "total": 3.4}}}
     quick = {"ours": {**ours, "seconds": {**ours["seconds"], "total": 13.6}, "peak_rss_mib_total": 800},
@@ -179,14 +177,23 @@ def test_benchmark_ratios_and_memory_sampler() -> None:
 
 
 def test_forked_tagger_gives_the_in_process_output(pages: Path, model_path: Path, result: RunResult,
-                                                   tmp_path: Path) -> None:
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import tag
     from pipeline.execution.forked import can_fork
 
     if not can_fork():
         pytest.skip("fork is Linux-only here")
-    config = load_config(None, ["run.overlap_min_articles=0"])
+    real, pids = tag.tag_columns, tmp_path / "pids"
+
+    def recording(*args: object, **kwargs: object) -> object:
+        with pids.open("a") as handle:  # a child's list would die with it: a file does not
+            handle.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tag, "tag_columns", recording)  # inherited by the fork
+    config = load_config(None, ["tag.parallel_threshold=0"])
     forked = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
-    assert "tag_wait" in forked.timings  # the child did the tagging
+    assert str(os.getpid()) in pids.read_text() and len(set(pids.read_text().split())) == 2  # shared
     assert not any("failed" in n for n in forked.manifest["notes"])
     first = Path(result.outputs["articles.jsonl"]).read_bytes()
     assert (tmp_path / "out" / "articles.jsonl").read_bytes() == first
@@ -211,7 +218,7 @@ def test_failed_forked_tagger_is_redone_in_process(pages: Path, model_path: Path
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tag, "tag_columns", broken)  # inherited by the fork
-    config = load_config(None, ["run.overlap_min_articles=0"])
+    config = load_config(None, ["tag.parallel_threshold=0"])
     again = run([pages], config=config, model=model_path, n_jobs=2, out_dir=tmp_path / "out")
     assert any(n.startswith("tag: a forked worker failed") and "MemoryError" in n
                for n in again.manifest["notes"])

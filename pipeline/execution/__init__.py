@@ -10,14 +10,10 @@ loop whichever one it is given. Each device below stays only while a benchmark s
 
 - :class:`Local` runs every batch in this process.
 - :class:`Forked` shares the batches of the stages that are worth it between forked children and
-  this process (:class:`~pipeline.execution.forked.SharedChunks`), and can start a stage early,
-  in the background, while the stages before it in the order go on (the tag stage beside
-  vectorise and cluster).
+  this process (:class:`~pipeline.execution.forked.SharedChunks`).
 - :class:`~pipeline.execution.dask.DaskExecutor` maps batches over a Dask cluster.
 - :class:`~pipeline.execution.collector.QuietCollector` keeps the cyclic garbage collector off
   the records a run piles up.
-- :func:`~pipeline.execution.encode.encoded_blocks` encodes ``articles.jsonl`` with orjson where
-  that gives ``Article.to_json``'s bytes.
 """
 from __future__ import annotations
 
@@ -31,7 +27,7 @@ R = TypeVar("R")
 # Items per batch where batches only bound memory and give progress (local runs).
 BATCH_ITEMS = 10_000
 # Devices switched off for measuring (benchmarks/run_scale.py --without): "collector",
-# "fork:<stage>", "overlap", "orjson". Never changes an output, only how fast it comes.
+# "fork:<stage>". Never changes an output, only how fast it comes.
 DEVICES_OFF = frozenset(filter(None, os.environ.get("HSJ_DEVICES_OFF", "").split(",")))
 
 
@@ -56,18 +52,6 @@ def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i:i + size] for i in range(0, len(items), size)] or [items[:0]]
 
 
-class Background(Protocol):
-    """A stage's batches being computed while the runner goes on (see :meth:`Forked.start`)."""
-
-    def results(self) -> Iterator[Any]:
-        """Every batch's result, in order (computing here whatever is not done)."""
-
-    def cancel(self) -> None:
-        """Stop the work (an error elsewhere ended the run)."""
-
-    failures: list[str]
-
-
 class Executor(Protocol):
     """How the runner maps a stage function over batches; results always come back in order."""
 
@@ -79,9 +63,6 @@ class Executor(Protocol):
 
     def map(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Iterator[R]:
         """``fn(batch)`` for every batch, in order (``fn`` is one of ``stage``'s methods)."""
-
-    def start(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Background | None:
-        """Start ``fn`` over ``batches`` in the background, or None where that does not pay."""
 
     def describe(self) -> dict[str, Any] | None:
         """What ``run.json`` records of the executor (None for the local ones)."""
@@ -102,9 +83,6 @@ class Local:
 
     def map(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Iterator[R]:
         return map(fn, batches)
-
-    def start(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Background | None:
-        return None
 
     def describe(self) -> dict[str, Any] | None:
         return None
@@ -149,44 +127,24 @@ class Forked(Local):
     def map(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Iterator[R]:
         if len(batches) < 2 or not self._shares(stage, sum(map(len, batches))):
             return super().map(stage, fn, batches)
-        return self._shared(stage, fn, batches).results()
-
-    def start(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Background | None:
-        if "overlap" in DEVICES_OFF or len(batches) < 2 or not self._shares(stage, sum(map(len, batches))):
-            return None
         return self._shared(stage, fn, batches)
 
-    def _shared(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Background:
+    def _shared(self, stage: Any, fn: Callable[[Any], R], batches: Sequence[Any]) -> Iterator[R]:
         from .forked import SharedChunks
 
-        return _Shared(stage.name, SharedChunks(len(batches), lambda i: fn(batches[i]),
-                                                children=self.jobs - 1), self.notes)
+        shared = SharedChunks(len(batches), lambda i: fn(batches[i]), children=self.jobs - 1)
+        yield from shared.in_order()
+        self.notes.extend(f"{stage.name}: a forked worker failed, its share was done in the main "
+                          f"process: {failure}" for failure in shared.failures)
 
 
-class _Shared:
-    """:class:`SharedChunks` as a :class:`Background`; its failures become run notes."""
-
-    def __init__(self, stage: str, shared: Any, notes: list[str]) -> None:
-        self.stage = stage
-        self.shared = shared
-        self.notes = notes
-        self.failures = shared.failures
-
-    def results(self) -> Iterator[Any]:
-        yield from self.shared.in_order()
-        self.notes.extend(f"{self.stage}: a forked worker failed, its share was done in the main "
-                          f"process: {failure}" for failure in self.failures)
-
-    def cancel(self) -> None:
-        self.shared.cancel()
-
-
-def forked_minimums(clean_parallel_threshold: int, tag_overlap_min: int) -> dict[str, int]:
+def forked_minimums(clean_parallel_threshold: int, tag_parallel_threshold: int) -> dict[str, int]:
     """The fewest items of each stage worth sharing with forked children (measured: see
     ``benchmarks/README.md``): parse from 200 files (about 4,000 page slots); clean from
-    ``clean.parallel_threshold`` texts (two per article); tag from ``run.overlap_min_articles``.
-    A stage switched off with ``HSJ_DEVICES_OFF=fork:<stage>`` is never shared."""
-    minimum = {"parse": 200, "clean": max(1, -(-clean_parallel_threshold // 2)), "tag": tag_overlap_min}
+    ``clean.parallel_threshold`` texts (two per article); tag from ``tag.parallel_threshold``
+    articles. A stage switched off with ``HSJ_DEVICES_OFF=fork:<stage>`` is never shared."""
+    minimum = {"parse": 200, "clean": max(1, -(-clean_parallel_threshold // 2)),
+               "tag": tag_parallel_threshold}
     return {stage: n for stage, n in minimum.items() if f"fork:{stage}" not in DEVICES_OFF}
 
 

@@ -130,9 +130,6 @@ class DaskExecutor:
             future.release()
             yield value
 
-    def start(self, stage: Any, fn: Callable[[Any], Any], batches: Sequence[Any]) -> None:
-        return None
-
     def describe(self) -> dict[str, Any]:
         return {"name": "dask", "scheduler": self.address, "workers": self.workers}
 
