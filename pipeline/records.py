@@ -78,14 +78,19 @@ class Article:
 
     def to_json(self) -> str:
         """One JSON line: ``json.dumps`` of :meth:`to_dict` (UTF-8 text, no spaces); key order is
-        the field order, so output is byte-stable. The one encoder of output records."""
-        return _dumps(self.to_dict())
+        the field order, so output is byte-stable. The one encoder of output records.
+
+        The dict handed to the encoder shares the record's lists (the encoder only reads them):
+        copying them as ``to_dict`` does was a third of writing ``articles.jsonl``.
+        """
+        row = {name: getattr(self, name) for name in _ARTICLE_FIELDS}
+        row["sources"] = [{"file": s.file, "line": s.line, "position": s.position} for s in self.sources]
+        return _dumps(row)
 
 
 _ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+# json.dumps with these options builds a new encoder on every call; this is the same encoder, once
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(slots=True)
