@@ -19,8 +19,9 @@ Cases (each with ``--jobs 1``, ``--jobs 2`` and the Dask backend unless ``--vari
 copied once into ``--out`` and given to both with ``--model``, so only the code differs.
 
 The other checkout's outputs are kept and reused on a second call (``--rerun-other`` runs them
-again): its code does not change. Prints one Markdown table of SHA-256 prefixes; exits 1 if any
-file differs between the checkouts or between the variants of one checkout.
+again): its code does not change. ``--compare-only`` runs nothing and compares what is in
+``--out``. Prints one Markdown table of SHA-256 prefixes (each variant's where they differ);
+exits 1 if any file differs between the checkouts or between the variants of one checkout.
 """
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ Hospital misses four-hour target,A&E performance fell again in March.
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing"
+
+
+def _cell(by_variant: dict[str, str]) -> str:
+    """One digest if every variant wrote the same bytes, else each variant's."""
+    if len(set(by_variant.values())) == 1:
+        return next(iter(by_variant.values()))
+    return ", ".join(f"{v}: {d}" for v, d in by_variant.items())
 
 
 def inputs(case: str, work: Path) -> tuple[list[str], list[str]]:
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default="samples,agnews,mixed,100k")
     parser.add_argument("--variants", default="j1,j2,dask")
     parser.add_argument("--rerun-other", action="store_true")
+    parser.add_argument("--compare-only", action="store_true", help="only compare the outputs in --out")
     args = parser.parse_args(argv)
     other = args.other.resolve()
     checkouts = {"this": (REPO, Path(sys.executable)),
@@ -119,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             for variant in variants:
                 out = work / name / f"{case}-{variant}"
-                if name == "other" and not args.rerun_other and (out / "run.json").is_file():
+                if args.compare_only or (name == "other" and not args.rerun_other
+                                         and (out / "run.json").is_file()):
                     continue
                 run(python, checkout, case, variant, out, model, work)
 
@@ -128,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for case in cases:
         for file in FILES:
-            digests = {name: {sha(work / name / f"{case}-{v}" / file) for v in variants}
+            digests = {name: {v: sha(work / name / f"{case}-{v}" / file) for v in variants}
                        for name in checkouts}
-            same = len(digests["this"] | digests["other"]) == 1 and "missing" not in digests["this"]
+            found = {*digests["this"].values(), *digests["other"].values()}
+            same = len(found) == 1 and "missing" not in found
             differ += not same
-            print(f"| {case} ({'/'.join(variants)}) | {file} | {', '.join(sorted(digests['this']))} "
-                  f"| {', '.join(sorted(digests['other']))} | {'yes' if same else '**no**'} |")
+            print(f"| {case} ({'/'.join(variants)}) | {file} | {_cell(digests['this'])} "
+                  f"| {_cell(digests['other'])} | {'yes' if same else '**no**'} |")
     print(f"\n{differ} difference(s)" if differ else "\nall identical")
     return 1 if differ else 0
 
