@@ -34,6 +34,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from run_scale import corpus_dir  # noqa: E402
+
 SHARED = REPO.parent / "shared"
 FILES = ("articles.jsonl", "rejects.jsonl", "vectoriser.joblib")
 VARIANTS = {"j1": ["--jobs", "1"], "j2": ["--jobs", "2"], "dask": ["--jobs", "2", "--backend", "dask"]}
@@ -81,16 +85,13 @@ def inputs(case: str, work: Path) -> tuple[list[str], list[str]]:
             shutil.copy(page, folder / page.name)
         return [str(folder)], []
     if case == "100k":
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        from run_scale import corpus_dir
-
         return [str(corpus_dir(work / "inputs", 100_000, 0))], []
     raise SystemExit(f"unknown case {case!r}")
 
 
 def run(python: Path, checkout: Path, case: str, variant: str, out: Path, model: Path,
-        work: Path) -> None:
-    paths, extra = inputs(case, work)
+        case_args: tuple[list[str], list[str]]) -> None:
+    paths, extra = case_args
     if out.exists():
         shutil.rmtree(out)
     cmd = [str(python), "-m", "pipeline", "run", *paths, *extra, "-o", str(out), "-m", str(model),
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         for part in (REPO / "models").glob("category_classifier.*"):
             shutil.copy(part, model.parent / part.name)
     cases, variants = args.cases.split(","), args.variants.split(",")
+    case_args = {} if args.compare_only else {case: inputs(case, work) for case in cases}
     for name, (checkout, python) in checkouts.items():
         for case in cases:
             for variant in variants:
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.compare_only or (name == "other" and not args.rerun_other
                                          and (out / "run.json").is_file()):
                     continue
-                run(python, checkout, case, variant, out, model, work)
+                run(python, checkout, case, variant, out, model, case_args[case])
 
     differ = 0
     print("| case | file | this | other | same |")
